@@ -79,8 +79,25 @@ _SASL_RE = re.compile(
     r"warning: ([^\s\[\]]*)\[([^\]\s]*)\](?::\d+)?: SASL ([A-Za-z0-9_-]+) authentication failed:? ?(.*)",
     re.S,
 )
+_HEADER_FROM_RE = re.compile(r" from ([^\s\[\];]*)(?:\[([^\]\s]*)\](?::\d+)?)?; (?=from=)")
 _CLIENT_FROM_RE = re.compile(r"\bfrom ([^\s\[\]]*)\[([^\]\s]*)\]")
 _BRACKET_PORT_RE = re.compile(r"\[([0-9A-Fa-f:.]+)\]:\d+")
+
+_ANVIL_RE = re.compile(r" for \((.*)\) at ")
+_IPV4_RE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}\Z")
+_IPV6_RE = re.compile(r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f.]{0,15}){2,8}\Z")
+
+
+def _anvil_ip(ident: str) -> str | None:
+    """anvil ident is 'service:address'; the service may itself contain ':'."""
+    i = ident.find(":")
+    while i >= 0:
+        cand = ident[i + 1:]
+        if _IPV4_RE.match(cand) or (":" in cand and _IPV6_RE.match(cand)):
+            return cand
+        i = ident.find(":", i + 1)
+    return None
+
 
 _NOTICE_KINDS = {
     "non-delivery": "non-delivery",
@@ -204,16 +221,27 @@ def _parse_reject(ev: PostfixEvent, rest: str) -> None:
         body = body[cm.end():]
     ev.reply = body
     if kv:
-        for km in _KV_RE.finditer(kv):
-            key, val = km.group(1), km.group(2)
-            if key == "from":
+        _parse_envelope_kv(ev, kv)
+
+
+def _parse_envelope_kv(ev: PostfixEvent, kv: str) -> None:
+    """'from=<a> to=<b> proto=ESMTP helo=<h>' (spaces or commas); first value wins and
+    parsing stops after helo= (cleanup header lines append the header text after it)."""
+    for km in _KV_RE.finditer(kv):
+        key, val = km.group(1), km.group(2)
+        if key == "from":
+            if ev.sender is None:
                 ev.sender = _unbracket(val)
-            elif key == "to":
+        elif key == "to":
+            if ev.recipient is None:
                 ev.recipient = _unbracket(val)
-            elif key == "proto":
+        elif key == "proto":
+            if ev.proto is None:
                 ev.proto = val
-            elif key == "helo":
+        elif key == "helo":
+            if ev.helo is None:
                 ev.helo = _unbracket(val)
+            return
 
 
 def _parse_client(ev: PostfixEvent, rest: str) -> None:
@@ -275,6 +303,12 @@ def _parse_sasl(ev: PostfixEvent, message: str) -> bool:
 def _fill_client_generic(ev: PostfixEvent, message: str) -> None:
     """Client host/ip for connection-level lines (connect/disconnect/postscreen...)."""
     if "[" not in message:
+        if message.startswith("statistics: max connection "):
+            m = _ANVIL_RE.search(message)
+            if m:
+                ev.client_ip = _anvil_ip(m.group(1))
+        elif message.startswith("addr ") and " listed by domain " in message:
+            ev.client_ip = message[5:message.find(" ", 5)] or None
         return
     m = _CLIENT_FROM_RE.search(message)
     if m:
@@ -303,7 +337,10 @@ def _parse(program: str, message: str) -> PostfixEvent:
             elif message.startswith("non-SMTP command from ", 9):
                 _fill_client_generic(ev, message)
             return ev
-        _fill_client_generic(ev, message)
+        if message.startswith("proxy-"):
+            _parse_other_action(ev, message)
+        else:
+            _fill_client_generic(ev, message)
         return ev
 
     qid = m.group(1)
@@ -383,9 +420,34 @@ def _parse(program: str, message: str) -> PostfixEvent:
                 ev.sender = _unbracket(val)
         return ev
     ev = PostfixEvent("other", qid)
-    if c0 == "p" and rest.startswith("proxy-reject: ") or rest.startswith("discard: "):
-        _parse_reject(ev, rest[rest.find(" ") + 1:])
+    _parse_other_action(ev, rest)
     return ev
+
+
+_ACTIONS_WITH_REJECT_SHAPE = ("proxy-reject: ", "proxy-accept: ", "discard: ", "hold: ",
+                              "redirect: ", "filter: ", "reject_warning: ")
+
+
+def _parse_other_action(ev: PostfixEvent, rest: str) -> None:
+    """Fill what is cheap to fill on 'other' lines that carry an envelope."""
+    for a in _ACTIONS_WITH_REJECT_SHAPE:
+        if rest.startswith(a):
+            _parse_reject(ev, rest[len(a):])
+            if a == "proxy-accept: " and ev.reply:
+                q = ev.reply.rfind("queued as ")
+                if q >= 0:
+                    m = _QUEUED_AS_RE.match(ev.reply, q)
+                    if m:
+                        ev.linked_queue_id = m.group(1)
+            return
+    if "; from=" in rest:
+        # cleanup header/body checks: "warning: header X: v from host[ip]; from=<> to=<> ..."
+        m = _HEADER_FROM_RE.search(rest)
+        if m:
+            if m.group(2) is not None:  # "from local;" names no client
+                ev.client_host = m.group(1) or None
+                ev.client_ip = _ip_or_none(m.group(2))
+            _parse_envelope_kv(ev, rest[m.end():])
 
 
 def parse_postfix(program: str, message: str) -> PostfixEvent:
