@@ -1,0 +1,54 @@
+"""Mailcow Logs Viewer: mailcow's Postfix, Rspamd and netfilter logs as one searchable history."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Flask
+
+__version__ = "0.1.0"
+APP_NAME = "Mailcow Logs Viewer"
+
+
+def _content_security_policy(settings) -> str:
+    images = ["'self'", "data:"]
+    logo = urlsplit(settings.app_logo_url)
+    if logo.scheme in ("http", "https") and logo.netloc:
+        images.append(f"{logo.scheme}://{logo.netloc}")
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src " + " ".join(images)
+            + "; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def create_app(settings, runtime=None, open_db: bool = True) -> Flask:
+    """The Flask app factory. `runtime` carries the scheduler and mailcow client when running."""
+    from .api import register_api
+    from .auth import install_auth
+    from .db import open_database
+    from .errors import register_error_handlers
+    from .runtime import Runtime
+    from .web import web
+
+    app = Flask(__name__, static_folder="../static", template_folder="../templates")
+    app.config["SETTINGS"] = settings
+    app.config["JSON_SORT_KEYS"] = False
+    app.json.sort_keys = False
+    if open_db:
+        open_database(settings.database_path)
+    app.extensions["runtime"] = runtime or Runtime(settings)
+    register_error_handlers(app)
+    install_auth(app)
+    register_api(app)
+    app.register_blueprint(web)
+
+    csp = _content_security_policy(settings)
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", csp)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if response.mimetype == "application/json":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return app

@@ -1,0 +1,70 @@
+"""GET /api/health (public, can fail) and GET /api/info."""
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, current_app, jsonify
+
+from .. import APP_NAME, __version__
+from ..db import database
+from ..ingest import local_domains
+
+bp = Blueprint("health", __name__)
+
+
+def _runtime():
+    return current_app.extensions["runtime"]
+
+
+def _mailcow_block() -> dict:
+    state = dict(_runtime().mailcow_state)
+    for key in ("last_success", "last_error_at"):
+        if state[key] is not None:
+            state[key] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(state[key]))
+    return state
+
+
+@bp.get("/health")
+def health():
+    settings = current_app.config["SETTINGS"]
+    try:
+        database.execute_sql("SELECT 1 FROM postfix_line LIMIT 1").fetchall()
+        db_status = "connected"
+    except Exception as error:  # the point of a health check: report, never raise
+        current_app.logger.error("health check: database unreadable: %s", error)
+        db_status = "error"
+    runner = _runtime().runner
+    body = {
+        "status": "healthy" if db_status == "connected" else "unhealthy",
+        "database": db_status,
+        "version": __version__,
+        "scheduler": "running" if runner is not None and runner.alive else "stopped",
+        "mailcow": _mailcow_block(),
+    }
+    if not settings.auth_enabled:
+        body["config"] = {
+            "fetch_interval": settings.fetch_interval,
+            "retention_days": settings.retention_days,
+            "mailcow_url": settings.mailcow_url,
+            "blacklist_enabled": bool(settings.blacklist_emails),
+            "auth_enabled": settings.auth_enabled,
+        }
+    return jsonify(body), 200 if db_status == "connected" else 503
+
+
+@bp.get("/info")
+def info():
+    settings = current_app.config["SETTINGS"]
+    return jsonify({
+        "name": APP_NAME,
+        "version": __version__,
+        "mailcow_url": settings.mailcow_url,
+        "local_domains": sorted(local_domains()),
+        "fetch_interval": settings.fetch_interval,
+        "retention_days": settings.retention_days,
+        "timezone": settings.timezone,
+        "app_title": settings.app_title,
+        "app_logo_url": settings.app_logo_url,
+        "blacklist_count": len(settings.blacklist_emails),
+        "auth_enabled": settings.auth_enabled,
+    })

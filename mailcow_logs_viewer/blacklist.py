@@ -1,0 +1,103 @@
+"""BLACKLIST_EMAILS: addresses whose mail is never stored.
+
+A blacklisted sender hides the whole message: every line of its queue ids, including the
+lines logged before the `from=` that revealed it. A blacklisted recipient hides only its own
+delivery lines, and the message only when no other recipient is left, so that a BCC archive
+copy on the list never hides the real mail.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+from .db import database
+from .models import PostfixLine, State
+
+_STATE_KEY = "blacklist_hidden_queues"
+_KEEP_SECONDS = 3 * 86400
+# Column positions in ingest's Postfix row tuples.
+_TIME, _QUEUE, _SENDER, _RECIPIENT, _NRCPT, _KIND = 1, 7, 9, 10, 21, 6
+# Rspamd row tuples: sender_smtp, recipients_smtp.
+_RS_SENDER, _RS_RCPTS = 7, 9
+
+
+class Blacklist:
+    def __init__(self, addresses: tuple[str, ...]):
+        self.addresses = frozenset(a.lower() for a in addresses)
+        self._pending_purge: set[str] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self.addresses)
+
+    def _listed(self, address: str | None) -> bool:
+        return bool(address) and address.lower() in self.addresses
+
+    def _hidden(self) -> dict[str, int]:
+        row = State.get_or_none(State.key == _STATE_KEY)
+        return json.loads(row.value) if row else {}
+
+    def _save_hidden(self, hidden: dict[str, int]) -> None:
+        cutoff = int(time.time()) - _KEEP_SECONDS
+        hidden = {q: t for q, t in hidden.items() if t >= cutoff}
+        State.insert(key=_STATE_KEY, value=json.dumps(hidden)).on_conflict_replace().execute()
+
+    def filter_postfix(self, rows: list[tuple]) -> list[tuple]:
+        if not self.addresses:
+            return rows
+        hidden = self._hidden()
+        newly_hidden: set[str] = set()
+        listed_rcpts: dict[str, set[str]] = {}
+        other_rcpts: dict[str, set[str]] = {}
+        nrcpt: dict[str, int] = {}
+        for row in rows:
+            queue = row[_QUEUE]
+            if not queue:
+                continue
+            if self._listed(row[_SENDER]):
+                newly_hidden.add(queue)
+            if row[_RECIPIENT]:
+                (listed_rcpts if self._listed(row[_RECIPIENT]) else other_rcpts).setdefault(queue, set()).add(row[_RECIPIENT].lower())
+            if row[_NRCPT]:
+                nrcpt[queue] = row[_NRCPT]
+        for queue, listed in listed_rcpts.items():
+            if queue not in other_rcpts and nrcpt.get(queue) == len(listed):
+                newly_hidden.add(queue)
+        if newly_hidden:
+            now = int(time.time())
+            hidden.update({q: now for q in newly_hidden})
+            self._save_hidden(hidden)
+            self._pending_purge |= newly_hidden
+        kept = []
+        for row in rows:
+            if row[_QUEUE] and row[_QUEUE] in hidden:
+                continue
+            if not row[_QUEUE] and (self._listed(row[_SENDER]) or self._listed(row[_RECIPIENT])):
+                continue   # NOQUEUE reject for a listed address
+            if self._listed(row[_RECIPIENT]):
+                continue
+            kept.append(row)
+        return kept
+
+    def purge_hidden_queues(self) -> None:
+        """Delete lines of newly hidden queues that were stored by an earlier fetch."""
+        if not self._pending_purge:
+            return
+        with database.atomic("IMMEDIATE"):
+            PostfixLine.delete().where(PostfixLine.queue_id.in_(sorted(self._pending_purge))).execute()
+        self._pending_purge.clear()
+
+    def filter_rspamd(self, rows: list[tuple]) -> list[tuple]:
+        if not self.addresses:
+            return rows
+        kept = []
+        for row in rows:
+            if self._listed(row[_RS_SENDER]):
+                continue
+            recipients = json.loads(row[_RS_RCPTS]) if row[_RS_RCPTS] else []
+            remaining = [r for r in recipients if not self._listed(r)]
+            if recipients and not remaining:
+                continue
+            if len(remaining) != len(recipients):
+                row = row[:_RS_RCPTS] + (json.dumps(remaining),) + row[_RS_RCPTS + 1:]
+            kept.append(row)
+        return kept

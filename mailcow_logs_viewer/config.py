@@ -1,0 +1,158 @@
+"""Every setting, read from the environment once, validated with marshmallow, frozen.
+
+A bad or missing setting is a `SettingsError` that names the variable; `run.py` turns it
+into one line on stderr and exit code 2, so a typo in a compose file is obvious at start-up.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+DEMO_API_KEY = "DEMO-SIMULATED-MAILCOW"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; `variable` names the environment variable."""
+
+    def __init__(self, variable: str, problem: str):
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    mailcow_url: str
+    mailcow_api_key: str = dataclasses.field(repr=False)
+    mailcow_api_timeout: float = 30.0
+    mailcow_verify_ssl: bool = True
+    fetch_interval: int = 60
+    fetch_count_postfix: int = 2000
+    fetch_count_rspamd: int = 500
+    fetch_count_netfilter: int = 500
+    retention_days: int = 7
+    cleanup_hour: int = 2
+    max_correlation_age_minutes: int = 10
+    correlation_check_interval: int = 120
+    timezone: str = "UTC"
+    app_title: str = "Mailcow Logs Viewer"
+    app_logo_url: str = ""
+    log_level: str = "WARNING"
+    blacklist_emails: tuple[str, ...] = ()
+    local_domains: tuple[str, ...] = ()
+    max_search_results: int = 1000
+    csv_export_limit: int = 10000
+    scheduler_workers: int = 4
+    status_cache_seconds: int = 30
+    app_version_url: str = "https://api.github.com/repos/mailcow-logs-viewer/mailcow-logs-viewer/releases/latest"
+    mailcow_version_url: str = "https://api.github.com/repos/mailcow/mailcow-dockerized/releases/latest"
+    data_dir: str = "./data"
+    database_file: str = "mailcow-logs.db"
+    app_host: str = "0.0.0.0"
+    app_port: int = 8080
+    web_threads: int = 8
+    debug: bool = False
+    auth_enabled: bool = False
+    auth_username: str = "admin"
+    auth_password: str = dataclasses.field(default="", repr=False)
+    demo: bool = False
+
+    @property
+    def database_path(self) -> Path:
+        return Path(self.data_dir) / self.database_file
+
+    @property
+    def tzinfo(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+def _comma_list(value: str) -> tuple[str, ...]:
+    return tuple(sorted({part.strip().lower() for part in value.split(",") if part.strip()}))
+
+
+class _Bool(fields.Boolean):
+    truthy = {"true", "1", "yes", "on", "True", "TRUE", "Yes", "YES", "On", "ON"}
+    falsy = {"false", "0", "no", "off", "", "False", "FALSE", "No", "NO", "Off", "OFF"}
+
+
+class _EnvSchema(Schema):
+    """Environment variable name -> Settings field. Strings in, typed values out."""
+
+    mailcow_url = fields.Url(data_key="MAILCOW_URL", schemes={"http", "https"}, require_tld=False)
+    mailcow_api_key = fields.String(data_key="MAILCOW_API_KEY", validate=validate.Length(min=1))
+    mailcow_api_timeout = fields.Float(data_key="MAILCOW_API_TIMEOUT", validate=validate.Range(min=1, max=600))
+    mailcow_verify_ssl = _Bool(data_key="MAILCOW_VERIFY_SSL")
+    fetch_interval = fields.Integer(data_key="FETCH_INTERVAL", validate=validate.Range(min=10, max=86400))
+    fetch_count_postfix = fields.Integer(data_key="FETCH_COUNT_POSTFIX", validate=validate.Range(min=10, max=100000))
+    fetch_count_rspamd = fields.Integer(data_key="FETCH_COUNT_RSPAMD", validate=validate.Range(min=10, max=100000))
+    fetch_count_netfilter = fields.Integer(data_key="FETCH_COUNT_NETFILTER", validate=validate.Range(min=10, max=100000))
+    retention_days = fields.Integer(data_key="RETENTION_DAYS", validate=validate.Range(min=1, max=3650))
+    cleanup_hour = fields.Integer(data_key="CLEANUP_HOUR", validate=validate.Range(min=0, max=23))
+    max_correlation_age_minutes = fields.Integer(data_key="MAX_CORRELATION_AGE_MINUTES", validate=validate.Range(min=1, max=100000))
+    correlation_check_interval = fields.Integer(data_key="CORRELATION_CHECK_INTERVAL", validate=validate.Range(min=5, max=86400))
+    timezone = fields.String(data_key="TZ")
+    app_title = fields.String(data_key="APP_TITLE", validate=validate.Length(min=1, max=200))
+    app_logo_url = fields.String(data_key="APP_LOGO_URL", validate=validate.Length(max=2000))
+    log_level = fields.String(data_key="LOG_LEVEL", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]))
+    blacklist_emails = fields.String(data_key="BLACKLIST_EMAILS")
+    local_domains = fields.String(data_key="LOCAL_DOMAINS")
+    max_search_results = fields.Integer(data_key="MAX_SEARCH_RESULTS", validate=validate.Range(min=1, max=1000000))
+    csv_export_limit = fields.Integer(data_key="CSV_EXPORT_LIMIT", validate=validate.Range(min=1, max=10000000))
+    scheduler_workers = fields.Integer(data_key="SCHEDULER_WORKERS", validate=validate.Range(min=1, max=64))
+    status_cache_seconds = fields.Integer(data_key="STATUS_CACHE_SECONDS", validate=validate.Range(min=0, max=3600))
+    app_version_url = fields.String(data_key="APP_VERSION_URL")
+    mailcow_version_url = fields.String(data_key="MAILCOW_VERSION_URL")
+    data_dir = fields.String(data_key="DATA_DIR", validate=validate.Length(min=1))
+    app_host = fields.String(data_key="APP_HOST", validate=validate.Length(min=1))
+    app_port = fields.Integer(data_key="APP_PORT", validate=validate.Range(min=1, max=65535))
+    web_threads = fields.Integer(data_key="WEB_THREADS", validate=validate.Range(min=1, max=256))
+    debug = _Bool(data_key="DEBUG")
+    auth_enabled = _Bool(data_key="AUTH_ENABLED")
+    auth_username = fields.String(data_key="AUTH_USERNAME", validate=validate.Length(min=1))
+    auth_password = fields.String(data_key="AUTH_PASSWORD")
+
+    @validates_schema
+    def _check_timezone(self, data, **kwargs):
+        if "timezone" in data:
+            try:
+                ZoneInfo(data["timezone"])
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValidationError("unknown time zone", "TZ")
+
+
+ENV_VARIABLES = tuple(field.data_key for field in _EnvSchema().fields.values())
+
+
+def load_settings(environ: dict[str, str], demo: bool = False) -> Settings:
+    """Read, validate and freeze the settings; raises SettingsError naming the variable."""
+    given = {key: environ[key] for key in ENV_VARIABLES if key in environ and (environ[key] != "" or key in ("APP_LOGO_URL", "BLACKLIST_EMAILS", "LOCAL_DOMAINS", "AUTH_PASSWORD"))}
+    try:
+        values = _EnvSchema().load(given)
+    except ValidationError as error:
+        variable, messages = sorted(error.normalized_messages().items())[0]
+        if variable == "_schema":
+            variable = "TZ"
+        problem = messages[0] if isinstance(messages, list) else str(messages)
+        shown = given.get(variable)
+        raise SettingsError(variable, f"{problem.rstrip('.')} (got {shown!r})" if shown is not None and variable != "AUTH_PASSWORD" and variable != "MAILCOW_API_KEY" else problem) from None
+    for name in ("blacklist_emails", "local_domains"):
+        if name in values:
+            values[name] = _comma_list(values[name])
+    if demo:
+        values.setdefault("mailcow_url", "http://127.0.0.1")
+        values.setdefault("mailcow_api_key", DEMO_API_KEY)
+        values["database_file"] = "demo.db"
+        values["demo"] = True
+    for required, variable in (("mailcow_url", "MAILCOW_URL"), ("mailcow_api_key", "MAILCOW_API_KEY")):
+        if not values.get(required):
+            raise SettingsError(variable, "is required (the address of your mailcow and a read-only API key)")
+    if values.get("auth_enabled") and not values.get("auth_password"):
+        raise SettingsError("AUTH_PASSWORD", "is required when AUTH_ENABLED=true")
+    values["mailcow_url"] = values["mailcow_url"].rstrip("/")
+    return Settings(**values)

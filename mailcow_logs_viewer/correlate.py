@@ -1,0 +1,355 @@
+"""Turns stored lines into messages, and recomputes a message whenever its lines change.
+
+A message gathers every queue id that carried it (legs), its Rspamd rows, and one outcome
+per recipient; see ARCHITECTURE.md "The message model" and PITFALLS 11-18. The pass is
+incremental: it reads lines stored since the last run (a cursor per source), assigns them to
+legs, legs to messages, then recomputes only the messages it touched, in batches, with a
+fixed number of queries per batch (never one per line or per message).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+
+from .db import database
+from .direction import classify
+from .ingest import local_domains
+from .models import Leg, Message, PostfixLine, RspamdRow, State
+from .outcome import MessageFacts, compute_message
+
+log = logging.getLogger(__name__)
+
+CHUNK = 500                 # messages recomputed per transaction
+LINE_BATCH = 20000          # new lines read per step
+SETTLE_SECONDS = 120        # a leg without a message-id gets a queue-derived key after this long
+UNDEF_WINDOW = 120          # Rspamd rows without a message-id match Postfix within this many seconds
+_ASSIGNING_KINDS = frozenset({"message_id", "qmgr_from", "delivery", "expired", "milter_reject", "reject", "pickup"})
+
+
+def correlation_key(kind: str, value: str) -> str:
+    return hashlib.sha256(f"{kind}:{value}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _cursor(name: str) -> int:
+    row = State.get_or_none(State.key == name)
+    return int(row.value) if row else 0
+
+
+def _set_cursor(name: str, value: int) -> None:
+    State.insert(key=name, value=str(value)).on_conflict_replace().execute()
+
+
+class Correlator:
+    """Runs on the scheduler thread, after each fetch and every CORRELATION_CHECK_INTERVAL."""
+
+    def __init__(self, max_age_minutes: int = 10, clock=time.time):
+        self.max_age = max_age_minutes * 60
+        self.clock = clock
+
+    def run(self) -> dict:
+        started = time.perf_counter()
+        touched: set[int] = set()
+        lines = legs = 0
+        while True:
+            step_lines, step_legs, step_touched = self._assign_postfix()
+            lines += step_lines
+            legs += step_legs
+            touched |= step_touched
+            if step_lines < LINE_BATCH:
+                break
+        touched |= self._assign_unsettled_legs()
+        rows, rspamd_touched = self._assign_rspamd()
+        touched |= rspamd_touched
+        self._recompute(touched)
+        return {"lines": lines, "legs": legs, "rspamd_rows": rows, "messages": len(touched),
+                "seconds": round(time.perf_counter() - started, 3)}
+
+    # ------------------------------------------------------------ Postfix lines -> legs
+
+    def _assign_postfix(self) -> tuple[int, int, set[int]]:
+        cursor = _cursor("correlate_postfix")
+        rows = list(PostfixLine.select(
+            PostfixLine.id, PostfixLine.time, PostfixLine.kind, PostfixLine.queue_id, PostfixLine.message_id,
+            PostfixLine.sender, PostfixLine.client_ip, PostfixLine.client_host, PostfixLine.sasl_username,
+            PostfixLine.size, PostfixLine.nrcpt, PostfixLine.line_key,
+        ).where(PostfixLine.id > cursor).order_by(PostfixLine.id).limit(LINE_BATCH).tuples())
+        if not rows:
+            return 0, 0, set()
+        queue_ids = sorted({r[3] for r in rows if r[3]})
+        open_legs: dict[str, dict] = {}
+        for start in range(0, len(queue_ids), 900):
+            for leg in Leg.select().where(Leg.queue_id.in_(queue_ids[start:start + 900]), Leg.removed == False).dicts():  # noqa: E712
+                current = open_legs.get(leg["queue_id"])
+                if current is None or leg["first_time"] > current["first_time"]:
+                    open_legs[leg["queue_id"]] = leg
+        next_leg_id = (Leg.select(Leg.id).order_by(Leg.id.desc()).limit(1).scalar() or 0) + 1
+        changed: dict[int, dict] = {}
+        new_legs: list[dict] = []
+        line_legs: list[tuple[int, int]] = []
+        noqueue: list[tuple[int, int, int]] = []
+        for (line_id, when, kind, queue_id, message_id, sender, client_ip, client_host, sasl_username,
+             size, nrcpt, key) in rows:
+            if not queue_id:
+                if kind == "noqueue_reject":
+                    noqueue.append((line_id, when, key))
+                continue
+            leg = open_legs.get(queue_id)
+            if leg is None:
+                leg = {"id": next_leg_id, "queue_id": queue_id, "message_ref": None, "role": "primary",
+                       "message_id": None, "sender": None, "client_ip": None, "client_host": None,
+                       "sasl_username": None, "size": None, "nrcpt": None, "parent_queue_id": None,
+                       "notice_for": None, "removed": False, "first_time": when, "last_time": when,
+                       "settled": False}
+                next_leg_id += 1
+                open_legs[queue_id] = leg
+                new_legs.append(leg)
+            leg["first_time"] = min(leg["first_time"], when)
+            leg["last_time"] = max(leg["last_time"], when)
+            if message_id and not leg["message_id"]:
+                leg["message_id"] = message_id
+            if sender is not None and leg["sender"] is None and kind in ("qmgr_from", "pickup", "milter_reject", "expired"):
+                leg["sender"] = sender
+            if client_ip and not leg["client_ip"]:
+                leg["client_ip"], leg["client_host"] = client_ip, client_host
+            if sasl_username and not leg["sasl_username"]:
+                leg["sasl_username"] = sasl_username
+            if size is not None and leg["size"] is None:
+                leg["size"] = size
+            if nrcpt is not None:
+                leg["nrcpt"] = nrcpt
+            if kind in _ASSIGNING_KINDS:
+                leg["settled"] = True
+            if kind == "removed":
+                leg["removed"] = True
+                del open_legs[queue_id]     # a later line with this id is a new message (queue id reuse)
+            changed[leg["id"]] = leg
+            line_legs.append((leg["id"], line_id))
+
+        touched: set[int] = set()
+        with database.atomic("IMMEDIATE"):
+            self._save_legs(changed.values(), {leg["id"] for leg in new_legs})
+            conn = database.connection()
+            conn.executemany("UPDATE postfix_line SET leg_id = ? WHERE id = ?", line_legs)
+            for line_id, when, key in noqueue:
+                message = self._message_for_key(correlation_key("noqueue", str(key)), when)
+                conn.execute("UPDATE postfix_line SET message_ref = ? WHERE id = ?", (message, line_id))
+                touched.add(message)
+            touched |= self._assign_legs([leg for leg in changed.values()])
+            _set_cursor("correlate_postfix", rows[-1][0])
+        return len(rows), len(new_legs), touched
+
+    def _save_legs(self, legs, new_ids: set[int]) -> None:
+        columns = ("queue_id", "message_ref", "role", "message_id", "sender", "client_ip", "client_host",
+                   "sasl_username", "size", "nrcpt", "parent_queue_id", "notice_for", "removed", "first_time",
+                   "last_time")
+        inserts, updates = [], []
+        for leg in legs:
+            values = tuple(leg[c] for c in columns)
+            if leg["id"] in new_ids:
+                inserts.append((leg["id"],) + values)
+            else:
+                updates.append(values + (leg["id"],))
+        conn = database.connection()
+        if inserts:
+            conn.executemany(f"INSERT INTO leg (id, {', '.join(columns)}) VALUES ({', '.join('?' * (len(columns) + 1))})", inserts)
+        if updates:
+            conn.executemany(f"UPDATE leg SET {', '.join(c + ' = ?' for c in columns)} WHERE id = ?", updates)
+
+    def _assign_legs(self, legs: list[dict]) -> set[int]:
+        """Give each leg its message; returns the messages whose legs changed."""
+        touched: set[int] = set()
+        conn = database.connection()
+        now = int(self.clock())
+        for leg in legs:
+            if leg["message_ref"] is None:
+                message = self._message_for_leg(leg, now)
+                if message is None:
+                    continue
+                leg["message_ref"] = message
+                conn.execute("UPDATE leg SET message_ref = ? WHERE id = ?", (message, leg["id"]))
+            touched.add(leg["message_ref"])
+        return touched
+
+    def _message_for_leg(self, leg: dict, now: int) -> int | None:
+        if leg["message_id"]:
+            return self._message_for_key(correlation_key("msgid", leg["message_id"]), leg["first_time"])
+        # A re-injected hop without its own message-id follows the leg that said "queued as".
+        parent = (PostfixLine.select(Leg.message_ref)
+                  .join(Leg, on=(PostfixLine.leg_id == Leg.id))
+                  .where(PostfixLine.linked_queue_id == leg["queue_id"], PostfixLine.kind == "delivery",
+                         PostfixLine.time.between(leg["first_time"] - 3600, leg["last_time"] + 3600),
+                         Leg.message_ref.is_null(False))
+                  .limit(1).scalar())
+        if parent:
+            leg["role"] = "reinjected"
+            return parent
+        if leg.get("settled") or leg["last_time"] < now - SETTLE_SECONDS:
+            return self._message_for_key(correlation_key("queue", f"{leg['queue_id']}:{leg['first_time']}"), leg["first_time"])
+        return None
+
+    def _message_for_key(self, key: str, when: int) -> int:
+        conn = database.connection()
+        conn.execute("INSERT OR IGNORE INTO message (correlation_key, first_seen, last_seen, updated_at, queue_ids, "
+                     "recipients, recipient_count, direction, final_status, is_complete, is_spam, has_postfix, "
+                     "has_rspamd, expired_unlinked) VALUES (?, ?, ?, ?, '', '', 0, 'unknown', 'pending', 0, 0, 0, 0, 0)",
+                     (key, when, when, int(self.clock())))
+        return conn.execute("SELECT id FROM message WHERE correlation_key = ?", (key,)).fetchone()[0]
+
+    def _assign_unsettled_legs(self) -> set[int]:
+        """Legs that had no message-id yet at their last pass, retried until they settle."""
+        legs = list(Leg.select().where(Leg.message_ref.is_null(), Leg.removed == False).dicts())  # noqa: E712
+        legs += list(Leg.select().where(Leg.message_ref.is_null(), Leg.removed == True).dicts())  # noqa: E712
+        if not legs:
+            return set()
+        kinds = {}
+        for leg_id, kind in (PostfixLine.select(PostfixLine.leg_id, PostfixLine.kind)
+                             .where(PostfixLine.leg_id.in_([leg["id"] for leg in legs])).tuples()):
+            if kind in _ASSIGNING_KINDS:
+                kinds[leg_id] = True
+        for leg in legs:
+            leg["settled"] = kinds.get(leg["id"], False)
+        with database.atomic("IMMEDIATE"):
+            return self._assign_legs(legs)
+
+    # ------------------------------------------------------------ Rspamd rows
+
+    def _assign_rspamd(self) -> tuple[int, set[int]]:
+        cursor = _cursor("correlate_rspamd")
+        rows = list(RspamdRow.select(RspamdRow.id, RspamdRow.time, RspamdRow.message_id, RspamdRow.sender_smtp,
+                                     RspamdRow.recipients_smtp, RspamdRow.parsed)
+                    .where(RspamdRow.id > cursor).order_by(RspamdRow.id).tuples())
+        # Rows without a message-id that found no Postfix leg yet are retried while young.
+        max_age = int(self.clock()) - 24 * 3600
+        retry = list(RspamdRow.select(RspamdRow.id, RspamdRow.time, RspamdRow.message_id, RspamdRow.sender_smtp,
+                                      RspamdRow.recipients_smtp, RspamdRow.parsed)
+                     .where(RspamdRow.id <= cursor, RspamdRow.message_ref.is_null(), RspamdRow.parsed == True,  # noqa: E712
+                            RspamdRow.message_id.is_null(), RspamdRow.time > max_age).tuples())
+        touched: set[int] = set()
+        if not rows and not retry:
+            return 0, touched
+        with database.atomic("IMMEDIATE"):
+            conn = database.connection()
+            for row_id, when, message_id, sender, recipients, parsed in retry + rows:
+                if not parsed:
+                    continue
+                if message_id:
+                    message = self._message_for_key(correlation_key("msgid", message_id), when)
+                else:
+                    message = self._match_without_message_id(when, sender, json.loads(recipients or "[]"))
+                    if message is None:
+                        continue
+                conn.execute("UPDATE rspamd_row SET message_ref = ? WHERE id = ?", (message, row_id))
+                touched.add(message)
+            if rows:
+                _set_cursor("correlate_rspamd", rows[-1][0])
+        return len(rows), touched
+
+    def _match_without_message_id(self, when: int, sender: str | None, recipients: list[str]) -> int | None:
+        """Rspamd says `undef`: the Postfix message with that sender, a shared recipient, and
+        a time within the window, that has no Rspamd row yet (Postfix adds its own message-id)."""
+        candidates = (Message.select(Message.id, Message.recipients)
+                      .where(Message.sender == (sender or ""), Message.has_rspamd == False,  # noqa: E712
+                             Message.first_seen.between(when - UNDEF_WINDOW, when + UNDEF_WINDOW))
+                      .order_by(Message.first_seen).tuples())
+        wanted = {r.lower() for r in recipients}
+        for message_id, listed in candidates:
+            if not wanted or wanted & {r.strip().lower() for r in listed.split(",") if r.strip()}:
+                return message_id
+        return None
+
+    # ------------------------------------------------------------ messages
+
+    def _recompute(self, message_ids: set[int]) -> None:
+        ids = sorted(i for i in message_ids if i)
+        domains = local_domains()
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start:start + CHUNK]
+            facts = load_facts(chunk)
+            unlinked_before = int(self.clock()) - self.max_age
+            results = [compute_message(facts[m], domains, classify, unlinked_before) for m in chunk]
+            with database.atomic("IMMEDIATE"):
+                write_messages(results, int(self.clock()))
+
+    def expire(self) -> dict:
+        """Rspamd saw these but no Postfix line came within MAX_CORRELATION_AGE_MINUTES.
+
+        They stay linkable: a late Postfix line recomputes the message and clears the flag.
+        """
+        cutoff = int(self.clock()) - self.max_age
+        with database.atomic("IMMEDIATE"):
+            count = (Message.update(expired_unlinked=True)
+                     .where(Message.has_postfix == False, Message.has_rspamd == True,  # noqa: E712
+                            Message.expired_unlinked == False, Message.first_seen < cutoff)  # noqa: E712
+                     .execute())
+        return {"expired": count}
+
+    def rebuild(self) -> dict:
+        """Recompute every message (after a parser or outcome change); keys never change."""
+        ids = {m for (m,) in Message.select(Message.id).tuples()}
+        self._recompute(ids)
+        return {"messages": len(ids)}
+
+
+def load_facts(message_ids: list[int]) -> dict[int, MessageFacts]:
+    """Everything needed to compute these messages, in a fixed number of queries."""
+    facts = {m: MessageFacts(m) for m in message_ids}
+    legs = list(Leg.select().where(Leg.message_ref.in_(message_ids)).order_by(Leg.first_time, Leg.id).dicts())
+    leg_message = {}
+    for leg in legs:
+        facts[leg["message_ref"]].legs.append(leg)
+        leg_message[leg["id"]] = leg["message_ref"]
+    fields = (PostfixLine.id, PostfixLine.time, PostfixLine.kind, PostfixLine.queue_id, PostfixLine.message_id,
+              PostfixLine.sender, PostfixLine.recipient, PostfixLine.orig_to, PostfixLine.status, PostfixLine.relay,
+              PostfixLine.delay, PostfixLine.dsn, PostfixLine.reply, PostfixLine.client_ip, PostfixLine.sasl_username,
+              PostfixLine.leg_id, PostfixLine.message_ref, PostfixLine.linked_queue_id, PostfixLine.program)
+    if leg_message:
+        leg_ids = sorted(leg_message)
+        for start in range(0, len(leg_ids), 900):
+            for line in PostfixLine.select(*fields).where(PostfixLine.leg_id.in_(leg_ids[start:start + 900])).dicts():
+                facts[leg_message[line["leg_id"]]].lines.append(line)
+    for line in PostfixLine.select(*fields).where(PostfixLine.message_ref.in_(message_ids)).dicts():
+        facts[line["message_ref"]].lines.append(line)
+    for row in RspamdRow.select().where(RspamdRow.message_ref.in_(message_ids)).order_by(RspamdRow.time, RspamdRow.id).dicts():
+        facts[row["message_ref"]].rspamd.append(row)
+    # A non-delivery notice is related to the message whose leg announced it.
+    queue_of_message = {(leg["queue_id"], leg["message_ref"]) for leg in legs}
+    notices = {}
+    queue_ids = sorted({q for q, _ in queue_of_message})
+    for start in range(0, len(queue_ids), 900):
+        for linked, parent_message, when in (PostfixLine.select(PostfixLine.linked_queue_id, Leg.message_ref, PostfixLine.time)
+                                             .join(Leg, on=(PostfixLine.leg_id == Leg.id))
+                                             .where(PostfixLine.kind == "bounce_notice",
+                                                    PostfixLine.linked_queue_id.in_(queue_ids[start:start + 900]))
+                                             .tuples()):
+            notices.setdefault(linked, []).append((when, parent_message))
+    for queue_id, message in queue_of_message:
+        for when, parent in notices.get(queue_id, ()):
+            if parent and parent != message:
+                facts[message].notice_of = parent
+    for fact in facts.values():
+        fact.lines.sort(key=lambda line: (line["time"], line["id"]))
+    return facts
+
+
+_MESSAGE_COLUMNS = ("message_id", "queue_id", "queue_ids", "sender", "recipients", "recipient_count", "subject",
+                    "direction", "final_status", "is_complete", "is_spam", "spam_score", "user", "ip", "size",
+                    "reject_reason", "related_ref", "has_postfix", "has_rspamd", "expired_unlinked", "first_seen",
+                    "last_seen")
+
+
+def write_messages(results, now: int) -> None:
+    conn = database.connection()
+    conn.executemany(
+        f"UPDATE message SET {', '.join(c + ' = ?' for c in _MESSAGE_COLUMNS)}, updated_at = ? WHERE id = ?",
+        [tuple(getattr(r, c) for c in _MESSAGE_COLUMNS) + (now, r.id) for r in results])
+    ids = [r.id for r in results]
+    for start in range(0, len(ids), 900):
+        part = ids[start:start + 900]
+        conn.execute(f"DELETE FROM recipient WHERE message_ref IN ({', '.join('?' * len(part))})", part)
+    conn.executemany(
+        "INSERT INTO recipient (message_ref, recipient, orig_to, status, dsn, relay, delay, reply, attempts, last_time) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(r.id, o.recipient, o.orig_to, o.status, o.dsn, o.relay, o.delay, o.reply, o.attempts, o.last_time)
+         for r in results for o in r.outcomes])

@@ -1,0 +1,233 @@
+"""The tables. Times are INTEGER epoch seconds in UTC: compact, index-friendly, zone-free.
+
+Log tables keep every line mailcow sent (parsed fields beside the raw text); messages,
+legs and recipients are derived by the correlator and can always be rebuilt from them.
+"""
+from peewee import BooleanField, CharField, FloatField, IntegerField, Model, TextField
+
+from .db import database
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class PostfixLine(BaseModel):
+    line_key = IntegerField(unique=True)      # 64-bit hash of time, program, message and occurrence
+    time = IntegerField()
+    program = CharField()
+    priority = CharField()
+    message = TextField()
+    parsed = BooleanField(default=True)       # False: the entry was malformed and is kept raw
+    kind = CharField(null=True)
+    queue_id = CharField(null=True)
+    message_id = CharField(null=True)
+    sender = CharField(null=True)
+    recipient = CharField(null=True)
+    orig_to = CharField(null=True)
+    status = CharField(null=True)
+    relay = CharField(null=True)
+    delay = FloatField(null=True)
+    dsn = CharField(null=True)
+    reply = TextField(null=True)
+    client_ip = CharField(null=True)
+    client_host = CharField(null=True)
+    sasl_username = CharField(null=True)
+    size = IntegerField(null=True)
+    nrcpt = IntegerField(null=True)
+    linked_queue_id = CharField(null=True)
+    leg_id = IntegerField(null=True)          # set by the correlator
+    message_ref = IntegerField(null=True)     # Message.id, set by the correlator
+
+    class Meta:
+        indexes = (
+            (("time", "id"), False),
+            (("queue_id", "time"), False),
+            (("leg_id",), False),
+            (("message_ref",), False),
+            (("linked_queue_id",), False),
+            (("sender", "time"), False),
+            (("recipient", "time"), False),
+            (("status", "time"), False),
+        )
+
+
+class RspamdRow(BaseModel):
+    row_key = IntegerField(unique=True)
+    time = IntegerField()
+    parsed = BooleanField(default=True)
+    raw = TextField(null=True)                # the original row as JSON, when it could not be mapped
+    message_id = CharField(null=True)         # with <> like Postfix logs it; None for "undef"
+    subject = TextField(null=True)
+    size = IntegerField(null=True)
+    sender_smtp = CharField(null=True)
+    sender_mime = CharField(null=True)
+    recipients_smtp = TextField(null=True)    # JSON array
+    recipients_mime = TextField(null=True)    # JSON array
+    score = FloatField(null=True)
+    required_score = FloatField(null=True)
+    action = CharField(null=True)
+    symbols = TextField(null=True)            # JSON object name -> {score, description?, options?}
+    ip = CharField(null=True)
+    user = CharField(null=True)
+    is_spam = BooleanField(default=False)
+    has_auth = BooleanField(default=False)
+    direction = CharField(default="unknown")
+    message_ref = IntegerField(null=True)
+
+    class Meta:
+        indexes = (
+            (("time", "id"), False),
+            (("message_id",), False),
+            (("sender_smtp", "time"), False),
+            (("message_ref",), False),
+        )
+
+
+class NetfilterLine(BaseModel):
+    line_key = IntegerField(unique=True)
+    time = IntegerField()
+    priority = CharField()
+    message = TextField()
+    parsed = BooleanField(default=True)
+    action = CharField(null=True)
+    ip = CharField(null=True)
+    network = CharField(null=True)
+    rule_id = IntegerField(null=True)
+    attempts_left = IntegerField(null=True)
+    ban_minutes = IntegerField(null=True)
+    username = CharField(null=True)
+    auth_method = CharField(null=True)
+    auth_failure = BooleanField(default=False)
+
+    class Meta:
+        indexes = (
+            (("time", "id"), False),
+            (("ip", "time"), False),
+            (("username", "time"), False),
+            (("action", "time"), False),
+            (("auth_failure", "time"), False),
+        )
+
+
+class Message(BaseModel):
+    correlation_key = CharField(unique=True)
+    message_id = CharField(null=True)
+    queue_id = CharField(null=True)           # the first queue id that carried it
+    queue_ids = TextField(default="")         # every queue id, space separated (search, display)
+    sender = CharField(null=True)
+    recipients = TextField(default="")        # every known recipient, comma separated
+    recipient_count = IntegerField(default=0)
+    subject = TextField(null=True)
+    direction = CharField(default="unknown")
+    final_status = CharField(default="pending")
+    is_complete = BooleanField(default=False)
+    is_spam = BooleanField(default=False)
+    spam_score = FloatField(null=True)
+    user = CharField(null=True)
+    ip = CharField(null=True)
+    size = IntegerField(null=True)
+    reject_reason = TextField(null=True)
+    related_ref = IntegerField(null=True)     # for a non-delivery notice: the message it reports on
+    has_postfix = BooleanField(default=False)
+    has_rspamd = BooleanField(default=False)
+    expired_unlinked = BooleanField(default=False)
+    first_seen = IntegerField()
+    last_seen = IntegerField()
+    updated_at = IntegerField()
+
+    class Meta:
+        indexes = (
+            (("first_seen", "id"), False),
+            (("sender", "first_seen"), False),
+            (("final_status", "first_seen"), False),
+            (("direction", "first_seen"), False),
+            (("user", "first_seen"), False),
+            (("ip", "first_seen"), False),
+            (("is_spam", "first_seen"), False),
+            (("message_id",), False),
+            (("related_ref",), False),
+            (("is_complete", "first_seen"), False),
+        )
+
+
+class Leg(BaseModel):
+    """One use of a Postfix queue id: a message's hop through the queue."""
+    queue_id = CharField()
+    message_ref = IntegerField(null=True)
+    role = CharField(default="primary")       # primary | retry | reinjected | notice
+    message_id = CharField(null=True)
+    sender = CharField(null=True)
+    client_ip = CharField(null=True)
+    client_host = CharField(null=True)
+    sasl_username = CharField(null=True)
+    size = IntegerField(null=True)
+    nrcpt = IntegerField(null=True)
+    parent_queue_id = CharField(null=True)    # the queue id whose delivery said "queued as" this one
+    notice_for = CharField(null=True)         # the queue id this non-delivery notice reports on
+    removed = BooleanField(default=False)
+    first_time = IntegerField()
+    last_time = IntegerField()
+
+    class Meta:
+        indexes = (
+            (("queue_id", "removed"), False),
+            (("message_ref",), False),
+            (("message_id",), False),
+        )
+
+
+class Recipient(BaseModel):
+    """One outcome per recipient of a message, the last status across all its legs."""
+    message_ref = IntegerField()
+    recipient = CharField()
+    orig_to = CharField(null=True)
+    status = CharField(default="pending")
+    dsn = CharField(null=True)
+    relay = CharField(null=True)
+    delay = FloatField(null=True)
+    reply = TextField(null=True)
+    attempts = IntegerField(default=0)
+    last_time = IntegerField(null=True)
+
+    class Meta:
+        indexes = (
+            (("message_ref", "recipient"), True),
+            (("recipient", "message_ref"), False),
+        )
+
+
+class ImportState(BaseModel):
+    source = CharField(primary_key=True)      # postfix | rspamd | netfilter
+    last_import = IntegerField(null=True)     # last time a fetch stored at least one new line
+    last_fetch_run = IntegerField(null=True)
+    last_error = TextField(null=True)
+    unparsed = IntegerField(default=0)
+    fetched = IntegerField(default=0)
+    stored = IntegerField(default=0)
+
+
+class Gap(BaseModel):
+    """Lines mailcow trimmed before we could fetch them."""
+    source = CharField()
+    start_time = IntegerField()
+    end_time = IntegerField()
+    estimated_missed = IntegerField()
+    detected_at = IntegerField()
+
+
+class LocalDomain(BaseModel):
+    domain = CharField(primary_key=True)
+    kind = CharField(default="domain")        # domain | alias
+    updated_at = IntegerField()
+
+
+class State(BaseModel):
+    key = CharField(primary_key=True)
+    value = TextField()
+
+
+LOG_TABLES = (PostfixLine, RspamdRow, NetfilterLine)
+ALL_TABLES = (PostfixLine, RspamdRow, NetfilterLine, Message, Leg, Recipient, ImportState, Gap, LocalDomain, State)

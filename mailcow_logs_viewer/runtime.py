@@ -1,0 +1,90 @@
+"""What a running app holds besides the database: the mailcow client, the scheduler and its
+jobs, and what we last learned about mailcow's reachability."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from .correlate import Correlator
+from .ingest import Ingestor, refresh_local_domains
+from .jobs import JobRunner
+from .mailcow import MailcowClient
+from .retention import cleanup
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, settings, client: MailcowClient | None = None):
+        self.settings = settings
+        self.client = client or MailcowClient(settings.mailcow_url, settings.mailcow_api_key,
+                                              settings.mailcow_api_timeout, settings.mailcow_verify_ssl)
+        self.runner: JobRunner | None = None
+        self.correlator = Correlator(settings.max_correlation_age_minutes)
+        self.started_at = time.time()
+        self.mailcow_state = {"reachable": None, "last_success": None, "last_error": None, "last_error_at": None}
+        self._state_lock = threading.Lock()
+        self.cache: dict = {}
+        self.cache_lock = threading.Lock()
+        self.version_checks: dict = {}
+
+    # -------------------------------------------------------------- mailcow reachability
+
+    def note_mailcow(self, error: Exception | None) -> None:
+        with self._state_lock:
+            if error is None:
+                self.mailcow_state.update(reachable=True, last_success=time.time())
+            else:
+                self.mailcow_state.update(reachable=False, last_error=str(error), last_error_at=time.time())
+
+    # -------------------------------------------------------------- jobs
+
+    def fetch_and_correlate(self) -> dict:
+        ingestor = Ingestor(self.client, self.settings)
+        try:
+            fetched = ingestor.fetch_all()
+        except Exception as error:
+            self.note_mailcow(error)
+            # What did arrive is still worth correlating before we report the failure.
+            self.correlator.run()
+            raise
+        self.note_mailcow(None)
+        return {"fetch": fetched, "correlate": self.correlator.run()}
+
+    def refresh_domains(self) -> dict:
+        return {"domains": refresh_local_domains(self.client, self.settings.local_domains)}
+
+    def build_runner(self) -> JobRunner:
+        settings = self.settings
+        runner = JobRunner(str(settings.database_path.resolve()))
+        runner.every(3600, "refresh_domains", "local domains and alias domains from mailcow", self._guarded_domains)
+        runner.every(settings.fetch_interval, "fetch_logs", "fetch Postfix, Rspamd and netfilter logs, then correlate",
+                     self.fetch_and_correlate)
+        runner.every(settings.correlation_check_interval, "complete_correlations", "link late lines to their messages",
+                     self.correlator.run)
+        runner.every(300, "expire_correlations", "flag Rspamd rows whose Postfix lines never came",
+                     self.correlator.expire)
+        runner.daily(settings.cleanup_hour, settings.tzinfo, "cleanup_logs",
+                     f"delete data older than {settings.retention_days} days",
+                     lambda: cleanup(settings.retention_days))
+        self.runner = runner
+        return runner
+
+    def _guarded_domains(self) -> dict:
+        try:
+            result = self.refresh_domains()
+        except Exception as error:
+            self.note_mailcow(error)
+            raise
+        return result
+
+    def start(self) -> JobRunner:
+        runner = self.build_runner()
+        runner.start()
+        return runner
+
+    def stop(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+        self.client.close()
