@@ -68,6 +68,7 @@ class Runtime:
         runner.daily(settings.cleanup_hour, settings.tzinfo, "cleanup_logs",
                      f"delete data older than {settings.retention_days} days",
                      lambda: cleanup(settings.retention_days))
+        runner.every(86400, "version_check", "check for new releases", lambda: __import__(f"{__package__}.versions", fromlist=["check_versions"]).check_versions(self))
         self.runner = runner
         return runner
 
