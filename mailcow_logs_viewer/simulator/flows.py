@@ -382,6 +382,8 @@ def _inbound_common(g, t, flow, env_rcpts, *, scan="ham", spam=False, plans_kind
             m.outcomes[r] = "rejected"   # known from the first line on; nothing else will happen
         m.complete = True
         return m
+    if action == "soft reject":
+        return m                         # greylisted: the caller decides about a retry
     deliver(g, tl, m, qid, {r: (plans_kind, 0, "") for r in final}, arrival=t, orig_to=orig)
     return m
 
