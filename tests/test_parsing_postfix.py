@@ -357,6 +357,34 @@ def test_other_exports_roundtrip_fields():
         pytest.skip("no extra corpora")
 
 
+def test_fail2ban_postfix_hosts():
+    """fail2ban's failJSON gives the offending host of each line: our client_ip agrees
+    for every reject / SASL failure / connection-level line where we extract one."""
+    p = need(CORPUS / "fail2ban" / "tests" / "files" / "logs" / "postfix")
+    meta = None
+    checked = 0
+    kinds = collections.Counter()
+    for line in p.read_text(errors="replace").splitlines():
+        if line.startswith("# failJSON:"):
+            meta = json.loads(line.split(":", 1)[1])
+            continue
+        if not line.strip() or line.startswith("#"):
+            continue
+        s = parse_syslog_line(line, 2005)
+        if s is None or meta is None:
+            continue
+        ev = parse_postfix(s.program, s.message)
+        kinds[ev.kind] += 1
+        if meta.get("match") and meta.get("host") and ev.client_ip is not None:
+            assert ev.client_ip == meta["host"], line
+            checked += 1
+        if "authentication failed" in s.message and "SASL" in s.message:
+            assert ev.kind == "sasl_failure" and ev.sasl_method == ev.sasl_method.upper(), line
+        meta = None
+    assert checked > 50
+    assert kinds["sasl_failure"] >= 14 and kinds["noqueue_reject"] >= 20
+
+
 # --------------------------------------------------------------------------- fuzz
 @settings(max_examples=2000, deadline=None)
 @given(st.text(), st.text(max_size=30))

@@ -60,7 +60,7 @@ def _ip_of(net: str) -> str:
 def _analyse_trigger(ev: NetfilterEvent, text: str) -> None:
     m = _SASL_RE.search(text)
     if m:
-        ev.auth_method = "SASL " + m.group(1)
+        ev.auth_method = "SASL " + m.group(1).upper()
         ev.auth_failure = True
         u = _SASL_USER_RE.search(text)
         if u and u.group(1) not in ("(unavailable)", "unavailable"):

@@ -288,7 +288,7 @@ def _parse_sasl(ev: PostfixEvent, message: str) -> bool:
     ev.kind = "sasl_failure"
     ev.client_host = m.group(1) or None
     ev.client_ip = _ip_or_none(m.group(2))
-    ev.sasl_method = m.group(3)
+    ev.sasl_method = m.group(3).upper()  # mechanism names are case-insensitive
     reason = m.group(4)
     k = reason.rfind(", sasl_username=")
     if k >= 0:
@@ -359,6 +359,8 @@ def _parse(program: str, message: str) -> PostfixEvent:
             c = rest.find(": ")
             if c > 0 and " " not in rest[:c]:
                 _parse_reject(ev, rest[c + 2:])
+            else:  # "NOQUEUE: lost connection after CONNECT from unknown[ip]"
+                _fill_client_generic(ev, rest)
         return ev
 
     c0 = rest[:1]
