@@ -149,7 +149,11 @@ def _to_int(v: str | None) -> int | None:
 
 # --------------------------------------------------------------------------- pieces
 def _parse_delivery(ev: PostfixEvent, rest: str) -> None:
-    idx = rest.find("status=")
+    idx = rest.find(", status=")
+    if idx >= 0:
+        idx += 2
+    else:
+        idx = rest.find("status=")
     head = rest[:idx] if idx >= 0 else rest
     for m in _KV_RE.finditer(head):
         key, val = m.group(1), m.group(2)
