@@ -24,6 +24,7 @@ def create_app(settings, runtime=None, open_db: bool = True) -> Flask:
     from .auth import install_auth
     from .db import open_database
     from .errors import register_error_handlers
+    from .metrics import install_metrics
     from .runtime import Runtime
     from .web import web
 
@@ -37,6 +38,7 @@ def create_app(settings, runtime=None, open_db: bool = True) -> Flask:
     register_error_handlers(app)
     install_auth(app)
     register_api(app)
+    install_metrics(app)
     app.register_blueprint(web)
 
     csp = _content_security_policy(settings)
