@@ -16,7 +16,7 @@ def _runtime():
     return current_app.extensions["runtime"]
 
 
-def _mailcow_block() -> dict:
+def mailcow_block() -> dict:
     state = dict(_runtime().mailcow_state)
     for key in ("last_success", "last_error_at"):
         if state[key] is not None:
@@ -39,7 +39,7 @@ def health():
         "database": db_status,
         "version": __version__,
         "scheduler": "running" if runner is not None and runner.alive else "stopped",
-        "mailcow": _mailcow_block(),
+        "mailcow": mailcow_block(),
     }
     if not settings.auth_enabled:
         body["config"] = {

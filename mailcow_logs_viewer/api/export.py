@@ -1,0 +1,112 @@
+"""GET /api/export/{messages,postfix,rspamd,netfilter}/csv: the list filters, streamed as CSV.
+
+At most CSV_EXPORT_LIMIT rows; cells that a spreadsheet would run as a formula are made
+inert (PITFALLS 26); an empty result is a CSV with only the header.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import time
+
+from flask import Blueprint, Response, current_app, stream_with_context
+
+from ..models import Message, NetfilterLine, PostfixLine, RspamdRow
+from ..queries import decode_json, filtered_messages, netfilter_filters, postfix_filters, rspamd_filters, select_where
+from .logs import NetfilterFilterSchema, PostfixFilterSchema, RspamdFilterSchema
+from .messages import MessageFilterSchema
+from .params import iso, parse_args
+
+bp = Blueprint("export", __name__)
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_ROWS_PER_CHUNK = 500
+
+
+def inert(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    # A leading quote makes spreadsheets show the text instead of evaluating it.
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _stream(name: str, header: list[str], rows) -> Response:
+    def generate():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(header)
+        count = 0
+        for row in rows:
+            writer.writerow([inert(v) for v in row])
+            count += 1
+            if count % _ROWS_PER_CHUNK == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return Response(stream_with_context(generate()), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}-{stamp}.csv"',
+                             "Cache-Control": "no-store"})
+
+
+def _limit() -> int:
+    return current_app.config["SETTINGS"].csv_export_limit
+
+
+@bp.get("/export/messages/csv")
+def messages_csv():
+    args = parse_args(MessageFilterSchema())
+    query = (filtered_messages(args).order_by(Message.first_seen.desc(), Message.id.desc())
+             .limit(_limit()).iterator())
+    rows = ((iso(m.first_seen), m.sender, m.recipients, m.subject, m.direction, m.final_status, m.queue_id,
+             m.message_id, m.spam_score, m.is_spam, m.user, m.ip, m.is_complete) for m in query)
+    return _stream("messages", ["Time", "Sender", "Recipient", "Subject", "Direction", "Status", "Queue ID",
+                                "Message ID", "Spam Score", "Is Spam", "User", "IP", "Is Complete"], rows)
+
+
+@bp.get("/export/postfix/csv")
+def postfix_csv():
+    args = parse_args(PostfixFilterSchema())
+    query = (select_where(PostfixLine, postfix_filters(args)).order_by(PostfixLine.time.desc(), PostfixLine.id.desc())
+             .limit(_limit()).tuples().iterator())
+    columns = [f.name for f in PostfixLine._meta.sorted_fields]
+    at = {name: i for i, name in enumerate(columns)}
+    rows = ((iso(r[at["time"]]), r[at["program"]], r[at["priority"]], r[at["queue_id"]], r[at["message_id"]],
+             r[at["sender"]], r[at["recipient"]], r[at["status"]], r[at["relay"]], r[at["delay"]], r[at["dsn"]],
+             r[at["message"]]) for r in query)
+    return _stream("postfix", ["Time", "Program", "Priority", "Queue ID", "Message ID", "Sender", "Recipient",
+                               "Status", "Relay", "Delay", "DSN", "Message"], rows)
+
+
+def _top_symbols(symbols_json: str | None, count: int = 5) -> str:
+    symbols = decode_json(symbols_json, {})
+    ranked = sorted(symbols.items(), key=lambda item: -abs(item[1].get("score") or 0))[:count]
+    return ", ".join(f"{name}({(data.get('score') or 0):g})" for name, data in ranked)
+
+
+@bp.get("/export/rspamd/csv")
+def rspamd_csv():
+    args = parse_args(RspamdFilterSchema())
+    query = (select_where(RspamdRow, rspamd_filters(args)).order_by(RspamdRow.time.desc(), RspamdRow.id.desc())
+             .limit(_limit()).iterator())
+    rows = ((iso(r.time), r.message_id, r.subject, r.sender_smtp, ", ".join(decode_json(r.recipients_smtp, [])),
+             r.score, r.required_score, r.action, r.direction, r.is_spam, r.has_auth, r.user, r.ip, r.size,
+             _top_symbols(r.symbols)) for r in query)
+    return _stream("rspamd", ["Time", "Message ID", "Subject", "Sender", "Recipients", "Score", "Required Score",
+                              "Action", "Direction", "Is Spam", "Has Auth", "User", "IP", "Size", "Top Symbols"], rows)
+
+
+@bp.get("/export/netfilter/csv")
+def netfilter_csv():
+    args = parse_args(NetfilterFilterSchema())
+    query = (select_where(NetfilterLine, netfilter_filters(args))
+             .order_by(NetfilterLine.time.desc(), NetfilterLine.id.desc()).limit(_limit()).iterator())
+    rows = ((iso(r.time), r.ip, r.username, r.auth_method, r.action, r.attempts_left, r.rule_id, r.priority,
+             r.message) for r in query)
+    return _stream("netfilter", ["Time", "IP", "Username", "Auth Method", "Action", "Attempts Left", "Rule ID",
+                                 "Priority", "Message"], rows)

@@ -1,0 +1,243 @@
+"""Message filters and searches as Peewee expressions, shared by the API and the CSV export.
+
+Every filter maps onto an index: status, direction, user, ip and the time range use
+(column, first_seen) indexes; sender, recipient and text search use the trigram FTS index,
+so that `sender=` and `search=` stay fast at hundreds of thousands of messages and see
+every recipient, not only the first.
+"""
+from __future__ import annotations
+
+import json
+from functools import reduce
+from operator import and_, or_
+
+from peewee import SQL, NodeList
+
+from .models import Leg, Message, NetfilterLine, PostfixLine, Recipient, RspamdRow
+from .search import Term, fts_phrase, like_pattern, parse
+
+MIN_TRIGRAM = 3
+_FTS_COLUMN = {"from": "sender", "to": "recipients", "subject": "subject", "msgid": "message_id",
+               "queue": "queue_ids", "user": "user", "ip": "ip"}
+_TEXT_COLUMNS = ("sender", "recipients", "subject", "message_id", "queue_ids")
+STATUSES = ("delivered", "bounced", "deferred", "rejected", "pending", "spam")
+DIRECTIONS = ("inbound", "outbound", "internal", "unknown")
+
+
+def _fts(value: str, column: str | None = None):
+    """message.id IN the FTS rows matching `value` (a substring, via trigrams)."""
+    match = f"{column} : {fts_phrase(value)}" if column else fts_phrase(value)
+    return Message.id.in_(SQL("(SELECT rowid FROM message_fts WHERE message_fts MATCH ?)", (match,)))
+
+
+def _like(field, value: str):
+    return NodeList((field, SQL("LIKE ? ESCAPE '\\'", (like_pattern(value),))))
+
+
+def _substring(value: str, columns: tuple[str, ...]):
+    return reduce(or_, [_like(getattr(Message, c), value) for c in columns])
+
+
+def _text_match(value: str, column: str | None):
+    # Trigrams need three characters; shorter values fall back to a scan, which is rare.
+    if len(value) >= MIN_TRIGRAM:
+        return _fts(value, column)
+    return _substring(value, (column,) if column else _TEXT_COLUMNS)
+
+
+def _status_expr(value: str):
+    value = value.lower()
+    if value == "spam":
+        return Message.is_spam == True  # noqa: E712
+    return Message.final_status == value
+
+
+def message_term(term: Term):
+    if term.field == "status":
+        expr = _status_expr(term.value)
+    else:
+        expr = _text_match(term.value, _FTS_COLUMN.get(term.field))
+    return ~expr if term.negated else expr
+
+
+def compile_search(query: str, term_expr):
+    """The whole search as one expression (None when empty) using `term_expr` per term."""
+    clauses = [reduce(or_, [term_expr(t) for t in clause]) for clause in parse(query)]
+    return reduce(and_, clauses) if clauses else None
+
+
+def message_filters(args: dict) -> list:
+    where = []
+    if args.get("search"):
+        expr = compile_search(args["search"], message_term)
+        if expr is not None:
+            where.append(expr)
+    if args.get("sender"):
+        where.append(_text_match(args["sender"], "sender"))
+    if args.get("recipient"):
+        where.append(_text_match(args["recipient"], "recipients"))
+    if args.get("direction"):
+        where.append(Message.direction == args["direction"])
+    if args.get("status"):
+        where.append(_status_expr(args["status"]))
+    if args.get("user"):
+        where.append(Message.user == args["user"])
+    if args.get("ip"):
+        where.append(Message.ip == args["ip"])
+    if args.get("start_date") is not None:
+        where.append(Message.first_seen >= args["start_date"])
+    if args.get("end_date") is not None:
+        where.append(Message.first_seen <= args["end_date"])
+    return where
+
+
+def filtered_messages(args: dict, fields=None):
+    query = Message.select(*(fields or ()))
+    where = message_filters(args)
+    if where:
+        query = query.where(reduce(and_, where))
+    return query
+
+
+def count_messages(args: dict) -> int:
+    return filtered_messages(args, (Message.id,)).count()
+
+
+def list_messages(args: dict, offset: int, limit: int) -> list[Message]:
+    return list(filtered_messages(args).order_by(Message.first_seen.desc(), Message.id.desc())
+                .offset(offset).limit(limit))
+
+
+def outcomes_by_message(message_ids: list[int]) -> dict[int, list[Recipient]]:
+    """Per-recipient outcomes for a page of messages in one query."""
+    result: dict[int, list[Recipient]] = {m: [] for m in message_ids}
+    if message_ids:
+        for row in Recipient.select().where(Recipient.message_ref.in_(message_ids)).order_by(Recipient.id):
+            result[row.message_ref].append(row)
+    return result
+
+
+# --------------------------------------------------------------------------- log lists
+
+def postfix_term(term: Term):
+    column = {"from": PostfixLine.sender, "to": PostfixLine.recipient, "queue": PostfixLine.queue_id,
+              "msgid": PostfixLine.message_id, "ip": PostfixLine.client_ip, "user": PostfixLine.sasl_username,
+              "status": PostfixLine.status}.get(term.field, PostfixLine.message)
+    expr = column == term.value if term.field == "status" else _like(column, term.value)
+    return ~expr if term.negated else expr
+
+
+def postfix_filters(args: dict) -> list:
+    where = []
+    if args.get("search"):
+        expr = compile_search(args["search"], postfix_term)
+        if expr is not None:
+            where.append(expr)
+    if args.get("sender"):
+        legs = Leg.select(Leg.id).where(Leg.sender == args["sender"])
+        where.append((PostfixLine.sender == args["sender"]) | PostfixLine.leg_id.in_(legs))
+    if args.get("recipient"):
+        where.append((PostfixLine.recipient == args["recipient"]) | (PostfixLine.orig_to == args["recipient"]))
+    if args.get("status"):
+        if args["status"] == "rejected":
+            where.append(PostfixLine.kind.in_(("noqueue_reject", "reject", "milter_reject")))
+        else:
+            where.append(PostfixLine.status == args["status"])
+    if args.get("queue_id"):
+        where.append(PostfixLine.queue_id == args["queue_id"])
+    if args.get("start_date") is not None:
+        where.append(PostfixLine.time >= args["start_date"])
+    if args.get("end_date") is not None:
+        where.append(PostfixLine.time <= args["end_date"])
+    return where
+
+
+def rspamd_term(term: Term):
+    column = {"from": RspamdRow.sender_smtp, "to": RspamdRow.recipients_smtp, "subject": RspamdRow.subject,
+              "msgid": RspamdRow.message_id, "ip": RspamdRow.ip, "user": RspamdRow.user,
+              "status": RspamdRow.action}.get(term.field)
+    if column is None:
+        expr = (_like(RspamdRow.subject, term.value) | _like(RspamdRow.sender_smtp, term.value)
+                | _like(RspamdRow.message_id, term.value) | _like(RspamdRow.recipients_smtp, term.value))
+    else:
+        expr = _like(column, term.value)
+    return ~expr if term.negated else expr
+
+
+def rspamd_filters(args: dict) -> list:
+    where = []
+    if args.get("search"):
+        expr = compile_search(args["search"], rspamd_term)
+        if expr is not None:
+            where.append(expr)
+    if args.get("sender"):
+        where.append(RspamdRow.sender_smtp == args["sender"])
+    if args.get("direction"):
+        where.append(RspamdRow.direction == args["direction"])
+    if args.get("min_score") is not None:
+        where.append(RspamdRow.score >= args["min_score"])
+    if args.get("max_score") is not None:
+        where.append(RspamdRow.score <= args["max_score"])
+    if args.get("action"):
+        where.append(RspamdRow.action == args["action"])
+    if args.get("is_spam") is not None:
+        where.append(RspamdRow.is_spam == args["is_spam"])
+    if args.get("start_date") is not None:
+        where.append(RspamdRow.time >= args["start_date"])
+    if args.get("end_date") is not None:
+        where.append(RspamdRow.time <= args["end_date"])
+    return where
+
+
+def netfilter_term(term: Term):
+    column = {"ip": NetfilterLine.ip, "user": NetfilterLine.username, "status": NetfilterLine.action}.get(term.field)
+    if column is None:
+        expr = (_like(NetfilterLine.message, term.value) | _like(NetfilterLine.ip, term.value)
+                | _like(NetfilterLine.username, term.value))
+    else:
+        expr = _like(column, term.value)
+    return ~expr if term.negated else expr
+
+
+def netfilter_filters(args: dict) -> list:
+    where = []
+    if args.get("search"):
+        expr = compile_search(args["search"], netfilter_term)
+        if expr is not None:
+            where.append(expr)
+    if args.get("ip"):
+        where.append(NetfilterLine.ip == args["ip"])
+    if args.get("username"):
+        where.append(NetfilterLine.username == args["username"])
+    if args.get("action"):
+        if args["action"] == "auth_failure":
+            where.append(NetfilterLine.auth_failure == True)  # noqa: E712
+        else:
+            where.append(NetfilterLine.action == args["action"])
+    if args.get("start_date") is not None:
+        where.append(NetfilterLine.time >= args["start_date"])
+    if args.get("end_date") is not None:
+        where.append(NetfilterLine.time <= args["end_date"])
+    return where
+
+
+def select_where(model, where: list, *fields):
+    query = model.select(*fields)
+    return query.where(reduce(and_, where)) if where else query
+
+
+def capped_count(query, cap: int | None) -> int:
+    """COUNT(*) that stops at `cap`: a text search over millions of lines must not scan them all
+    just to print a total (MAX_SEARCH_RESULTS)."""
+    if cap is None:
+        return query.count()
+    return query.limit(cap).count()
+
+
+def decode_json(text: str | None, default):
+    if not text:
+        return default
+    try:
+        return json.loads(text)
+    except ValueError:
+        return default
