@@ -247,17 +247,19 @@ class Correlator:
         return len(rows), touched
 
     def _match_without_message_id(self, when: int, sender: str | None, recipients: list[str]) -> int | None:
-        """Rspamd says `undef`: the Postfix message with that sender, a shared recipient, and
-        a time within the window, that has no Rspamd row yet (Postfix adds its own message-id)."""
-        candidates = (Message.select(Message.id, Message.recipients)
-                      .where(Message.sender == (sender or ""), Message.has_rspamd == False,  # noqa: E712
-                             Message.first_seen.between(when - UNDEF_WINDOW, when + UNDEF_WINDOW))
-                      .order_by(Message.first_seen).tuples())
-        wanted = {r.lower() for r in recipients}
-        for message_id, listed in candidates:
-            if not wanted or wanted & {r.strip().lower() for r in listed.split(",") if r.strip()}:
-                return message_id
-        return None
+        """Rspamd says `undef`: the leg with that envelope sender that has a line for one of the
+        recipients around the scan time (Postfix lines carry no copy of Rspamd's verdict)."""
+        if sender is None or not recipients:
+            return None
+        marks = ", ".join("?" * len(recipients))
+        row = database.execute_sql(
+            "SELECT leg.message_ref FROM postfix_line JOIN leg ON leg.id = postfix_line.leg_id "
+            f"WHERE postfix_line.recipient IN ({marks}) AND postfix_line.time BETWEEN ? AND ? "
+            "AND leg.sender = ? AND leg.message_ref IS NOT NULL "
+            "AND NOT EXISTS (SELECT 1 FROM rspamd_row r WHERE r.message_ref = leg.message_ref) "
+            "ORDER BY ABS(leg.first_time - ?) LIMIT 1",
+            (*recipients, when - UNDEF_WINDOW, when + 5 * UNDEF_WINDOW, sender, when)).fetchone()
+        return row[0] if row else None
 
     # ------------------------------------------------------------ messages
 

@@ -15,15 +15,12 @@ def classify(authenticated: bool, locally_generated: bool, recipients: Iterable[
 
     A message is ours when a user authenticated for it (SASL, Rspamd `user`, MAILCOW_AUTH) or
     when Postfix made it itself (pickup, bounces). Our messages are internal when every
-    recipient is local and outbound otherwise; everything else is inbound when it reaches a
-    local recipient. An unauthenticated message for remote recipients only (a relay attempt)
-    has no direction we can vouch for.
+    recipient is local and outbound otherwise. Everything else came in from outside: inbound,
+    relay attempts for remote recipients included (they arrive here and are refused).
     """
     domains = [domain_of(r) for r in recipients if r]
-    any_local = any(d in local_domains for d in domains)
-    all_local = bool(domains) and all(d in local_domains for d in domains)
     if authenticated or locally_generated:
         if not domains:
             return "outbound" if authenticated else "unknown"
-        return "internal" if all_local else "outbound"
-    return "inbound" if any_local else "unknown"
+        return "internal" if all(d in local_domains for d in domains) else "outbound"
+    return "inbound" if domains else "unknown"

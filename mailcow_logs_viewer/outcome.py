@@ -106,7 +106,9 @@ def compute_message(facts: MessageFacts, local_domains, classify, unlinked_befor
                     outcome.status = "expired"
                     outcome.last_time = line["time"]
         elif kind in ("noqueue_reject", "reject", "milter_reject"):
-            permanent = _is_permanent(line["dsn"]) or (line["reply"] or "")[:1] == "5"
+            # A NOQUEUE reject refuses the message whatever its code (a 454 relay denial
+            # is never retried into success); at end of data a 4xx (greylisting) is a deferral.
+            permanent = kind == "noqueue_reject" or _is_permanent(line["dsn"]) or (line["reply"] or "")[:1] == "5"
             if kind != "reject":
                 rejected_whole = rejected_whole or permanent
                 result.reject_reason = line["reply"] or result.reject_reason
