@@ -1,0 +1,35 @@
+// Small pieces shared by list pages.
+import { h } from "./dom.js";
+
+/** Recipients of a list item: `recipients` array when present, else `recipient` (maybe comma separated). */
+export function recipientsOfItem(item) {
+  if (Array.isArray(item.recipients) && item.recipients.length) return item.recipients;
+  if (Array.isArray(item.recipients_smtp) && item.recipients_smtp.length) return item.recipients_smtp;
+  const one = item.recipient || "";
+  return one ? one.split(/\s*,\s*/).filter(Boolean) : [];
+}
+
+const expanded = new Set();
+
+/** All recipients; more than `max` collapse behind a "+N more" toggle that survives refreshes. */
+export function recipientCell(id, recipients, max = 3) {
+  const cell = h("div", { class: "rcpt-list" });
+  const paint = () => {
+    const open = expanded.has(id) || recipients.length <= max;
+    const shown = open ? recipients : recipients.slice(0, max - 1);
+    cell.replaceChildren(...shown.map((r) => h("span", { class: "cell-email" }, r)));
+    if (!recipients.length) cell.append(h("span", { class: "muted" }, "–"));
+    if (recipients.length > max) {
+      const toggle = h("button", { type: "button", class: "link-btn", "aria-expanded": String(open) },
+        open ? "show fewer" : `+${recipients.length - shown.length} more`);
+      toggle.addEventListener("click", (event) => {
+        event.stopPropagation();
+        if (expanded.has(id)) expanded.delete(id); else expanded.add(id);
+        paint();
+      });
+      cell.append(toggle);
+    }
+  };
+  paint();
+  return cell;
+}
