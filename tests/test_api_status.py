@@ -259,6 +259,40 @@ def test_cache_expires(make_settings, sim):
     database.close()
 
 
+def test_concurrent_requests_ask_mailcow_once(status_app, sim):
+    sim.set_fault("slow")
+    sim.fault_delay = 0.5
+    before = sim.requests["/api/v1/get/status/vmail"]
+    codes = []
+
+    def call():
+        codes.append(status_app.test_client().get("/api/status/storage").status_code)
+    threads = [threading.Thread(target=call) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert codes == [200] * 6
+    assert sim.requests["/api/v1/get/status/vmail"] - before == 1
+
+
+def test_failure_is_remembered_briefly(make_settings, sim, monkeypatch):
+    from mailcow_logs_viewer.api import status
+
+    monkeypatch.setattr(status, "ERROR_TTL", 0.5)
+    app = make_app(make_settings, sim)                   # default cache of 30 s
+    client = app.test_client()
+    sim.set_fault("unauthorized")                        # each 401 counts toward a ban: do not repeat it
+    before = sim.requests["/api/v1/get/mailq/all"]
+    for _ in range(3):
+        _assert_clean_502(client.get("/api/queue"), sim.api_key)
+    assert sim.requests["/api/v1/get/mailq/all"] - before == 1
+    sim.set_fault(None)
+    time.sleep(0.6)
+    assert client.get("/api/queue").status_code == 200
+    database.close()
+
+
 # ------------------------------------------------------------------ mailcow failing
 
 def _assert_clean_502(response, key):

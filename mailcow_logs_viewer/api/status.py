@@ -2,7 +2,7 @@
 
 Every answer from mailcow is cached for STATUS_CACHE_SECONDS (runtime.cache), per mailcow
 endpoint, so a dashboard refreshing every few seconds costs mailcow one call per endpoint and
-period. When mailcow cannot be read the answer is 502 with a one-line reason: never a 500,
+period (a failure is remembered for a few seconds). When mailcow cannot be read the answer is 502 with a one-line reason: never a 500,
 never a traceback, never the API key. The release checks are read from
 runtime.version_checks, filled by the daily background job (versions.py): a request never
 waits for GitHub.
@@ -10,6 +10,7 @@ waits for GitHub.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -44,30 +45,52 @@ def _mailcow_failed(error: Exception) -> ApiError:
     return ApiError(502, f"mailcow could not be reached: {reason}")
 
 
-def _fetch(endpoint: str, shape):
-    """mailcow's /api/v1/get/<endpoint>, shaped by `shape(raw)`, cached per endpoint.
+ERROR_TTL = 5   # seconds a failure is remembered (at most STATUS_CACHE_SECONDS)
 
-    `shape` raises MailcowBadResponse for a body it cannot use (e.g. `null`); errors are not
-    cached, so the next request tries again.
+
+def _fetch(endpoint: str, shape):
+    """mailcow's /api/v1/get/<endpoint>, shaped by `shape(endpoint, raw)`, cached per endpoint.
+
+    One request per endpoint asks mailcow at a time; concurrent requests wait for its answer
+    instead of asking too. A failure is remembered for a few seconds, so a dashboard polling a
+    broken mailcow does not hammer it (a 401 even counts toward a netfilter ban of this host);
+    then the next request tries again. `shape` raises MailcowBadResponse for a body it cannot
+    use (e.g. `null`).
     """
     runtime = _runtime()
     ttl = current_app.config["SETTINGS"].status_cache_seconds
+    if ttl <= 0:
+        return _ask(runtime, endpoint, shape)
     key = CACHE_PREFIX + endpoint
-    now = time.monotonic()
-    if ttl > 0:
-        with runtime.cache_lock:
-            hit = runtime.cache.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+    with runtime.cache_lock:
+        hit = runtime.cache.get(key)
+        if hit is None or hit[0] <= time.monotonic():
+            hit = None
+            lock = runtime.cache.setdefault(CACHE_PREFIX + "lock:" + endpoint, threading.Lock())
+    if hit is None:
+        with lock:
+            with runtime.cache_lock:
+                hit = runtime.cache.get(key)
+            if hit is None or hit[0] <= time.monotonic():
+                try:
+                    value = _ask(runtime, endpoint, shape)
+                    hit = (time.monotonic() + ttl, value, time.time())
+                except ApiError as error:
+                    hit = (time.monotonic() + min(ttl, ERROR_TTL), error, time.time())
+                with runtime.cache_lock:
+                    runtime.cache[key] = hit
+    if isinstance(hit[1], ApiError):
+        raise ApiError(hit[1].status, hit[1].detail)
+    return hit[1]
+
+
+def _ask(runtime, endpoint: str, shape):
     try:
         value = shape(endpoint, runtime.client.get(endpoint))
     except MailcowError as error:
         runtime.note_mailcow(error)
         raise _mailcow_failed(error) from None
     runtime.note_mailcow(None)
-    if ttl > 0:
-        with runtime.cache_lock:
-            runtime.cache[key] = (time.monotonic() + ttl, value, time.time())
     return value
 
 
@@ -206,7 +229,8 @@ def _int(value, default=None):
 def _shape_queue(endpoint: str, data) -> list:
     items = []
     for row in _as_list(endpoint, data):
-        recipients = row.get("recipients") if isinstance(row.get("recipients"), list) else []
+        recipients = [r for r in row.get("recipients") or [] if r is not None] \
+            if isinstance(row.get("recipients"), list) else []
         arrival = _int(row.get("arrival_time"))
         items.append({
             "queue_name": row.get("queue_name"),
