@@ -120,7 +120,7 @@ def rspamd_row(entry, occurrence: int, fallback_time: int, local_domains: frozen
         record = map_rspamd_row(entry)
     except RspamdRowError:
         when = _entry_time(entry.get("unix_time")) if isinstance(entry, dict) else None
-        return (key, when if when is not None else fallback_time, False, raw) + (None,) * 14 + (False, False, "unknown")
+        return (key, when if when is not None else fallback_time, False, raw) + (None,) * 13 + (False, False, "unknown")
     direction = classify(record.has_auth, False, record.rcpt_smtp, local_domains)
     message_id = f"<{record.message_id}>" if record.message_id else None
     return (key, record.time, True, None, message_id, record.subject, record.size, record.sender_smtp,
