@@ -11,6 +11,7 @@ from .ingest import Ingestor, refresh_local_domains
 from .jobs import JobRunner
 from .mailcow import MailcowClient
 from .retention import cleanup
+from .versions import check_versions
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class Runtime:
         runner.daily(settings.cleanup_hour, settings.tzinfo, "cleanup_logs",
                      f"delete data older than {settings.retention_days} days",
                      lambda: cleanup(settings.retention_days))
-        runner.every(86400, "version_check", "check for new releases", lambda: __import__(f"{__package__}.versions", fromlist=["check_versions"]).check_versions(self))
+        runner.every(86400, "version_check", "check for new releases", lambda: check_versions(self))
         self.runner = runner
         return runner
 
