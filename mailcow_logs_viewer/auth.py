@@ -45,10 +45,12 @@ class LoginThrottle:
 
 
 def _credentials_match(header: str | None, username: str, password: str) -> bool:
-    if not header or not header.startswith("Basic "):
+    # The scheme name is case-insensitive (RFC 9110 section 11.1).
+    scheme, _, token = (header or "").partition(" ")
+    if scheme.lower() != "basic":
         return False
     try:
-        given = base64.b64decode(header[6:], validate=True)
+        given = base64.b64decode(token.strip(), validate=True)
     except ValueError:
         return False
     expected = f"{username}:{password}".encode()

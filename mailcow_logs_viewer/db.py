@@ -78,12 +78,17 @@ def _check_is_database(path: Path) -> None:
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             result = connection.execute("PRAGMA quick_check").fetchone()
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
         finally:
             connection.close()
     except sqlite3.DatabaseError as error:
         raise StorageError(f"{path} is corrupt ({error}); it was left untouched.") from None
     if not result or result[0] != "ok":
         raise StorageError(f"{path} is corrupt ({result[0] if result else 'no answer'}); it was left untouched.")
+    if version > SCHEMA_VERSION:
+        # Refuse before WAL mode or a migration touches a file a newer release wrote.
+        raise StorageError(f"{path} is from a newer release (schema {version}, this release knows "
+                           f"{SCHEMA_VERSION}); it was left untouched.")
 
 
 def open_database(path: Path | str) -> SqliteDatabase:

@@ -59,7 +59,8 @@ def info():
         "name": APP_NAME,
         "version": __version__,
         "mailcow_url": settings.mailcow_url,
-        "local_domains": sorted(local_domains()),
+        # LOCAL_DOMAINS counts before the first successful refresh from mailcow, too.
+        "local_domains": sorted(local_domains() | set(settings.local_domains)),
         "fetch_interval": settings.fetch_interval,
         "retention_days": settings.retention_days,
         "timezone": settings.timezone,

@@ -1,0 +1,220 @@
+"""Settings: defaults, every variable, validation that names the variable, secrets kept out of
+error text and repr, and the real CLI turning a bad setting into one line and exit code 2."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mailcow_logs_viewer.config import ENV_VARIABLES, Settings, SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET_KEY = "S3CRET-API-KEY-4242"
+SECRET_PASSWORD = "hunter2-Sup3rSecret"
+REQUIRED = {"MAILCOW_URL": "https://mail.example.com", "MAILCOW_API_KEY": SECRET_KEY}
+
+
+def load(**env) -> Settings:
+    return load_settings({**REQUIRED, **env})
+
+
+def error_for(env: dict, demo: bool = False) -> SettingsError:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env, demo=demo)
+    return caught.value
+
+
+def test_defaults():
+    s = load_settings(dict(REQUIRED))
+    assert s.fetch_interval == 60
+    assert s.retention_days == 7
+    assert (s.fetch_count_postfix, s.fetch_count_rspamd, s.fetch_count_netfilter) == (2000, 500, 500)
+    assert s.mailcow_verify_ssl is True
+    assert s.data_dir == "./data"
+    assert s.database_path == Path("./data") / "mailcow-logs.db"
+    assert s.app_host == "0.0.0.0"
+    assert s.app_port == 8080
+    assert s.auth_enabled is False
+    assert s.auth_username == "admin"
+    assert s.timezone == "UTC"
+    assert s.debug is False
+    assert s.demo is False
+    assert s.blacklist_emails == () and s.local_domains == ()
+
+
+# Environment variable -> (text, Settings attribute, expected value)
+EVERY_VARIABLE = {
+    "MAILCOW_URL": ("http://mailcow.internal:8443/", "mailcow_url", "http://mailcow.internal:8443"),
+    "MAILCOW_API_KEY": ("ABC-123", "mailcow_api_key", "ABC-123"),
+    "MAILCOW_API_TIMEOUT": ("12.5", "mailcow_api_timeout", 12.5),
+    "MAILCOW_VERIFY_SSL": ("false", "mailcow_verify_ssl", False),
+    "FETCH_INTERVAL": ("90", "fetch_interval", 90),
+    "FETCH_COUNT_POSTFIX": ("3000", "fetch_count_postfix", 3000),
+    "FETCH_COUNT_RSPAMD": ("700", "fetch_count_rspamd", 700),
+    "FETCH_COUNT_NETFILTER": ("800", "fetch_count_netfilter", 800),
+    "RETENTION_DAYS": ("30", "retention_days", 30),
+    "CLEANUP_HOUR": ("4", "cleanup_hour", 4),
+    "MAX_CORRELATION_AGE_MINUTES": ("20", "max_correlation_age_minutes", 20),
+    "CORRELATION_CHECK_INTERVAL": ("300", "correlation_check_interval", 300),
+    "TZ": ("Europe/Berlin", "timezone", "Europe/Berlin"),
+    "APP_TITLE": ("My Mail Logs", "app_title", "My Mail Logs"),
+    "APP_LOGO_URL": ("https://cdn.example.com/logo.png", "app_logo_url", "https://cdn.example.com/logo.png"),
+    "LOG_LEVEL": ("DEBUG", "log_level", "DEBUG"),
+    "BLACKLIST_EMAILS": ("Noreply@X.org, spam@y.org,,", "blacklist_emails", ("noreply@x.org", "spam@y.org")),
+    "LOCAL_DOMAINS": ("Example.com,mail.example.com", "local_domains", ("example.com", "mail.example.com")),
+    "MAX_SEARCH_RESULTS": ("250", "max_search_results", 250),
+    "CSV_EXPORT_LIMIT": ("5000", "csv_export_limit", 5000),
+    "SCHEDULER_WORKERS": ("2", "scheduler_workers", 2),
+    "STATUS_CACHE_SECONDS": ("0", "status_cache_seconds", 0),
+    "APP_VERSION_URL": ("http://127.0.0.1:1/app", "app_version_url", "http://127.0.0.1:1/app"),
+    "MAILCOW_VERSION_URL": ("http://127.0.0.1:1/mc", "mailcow_version_url", "http://127.0.0.1:1/mc"),
+    "DATA_DIR": ("/var/lib/mlv", "data_dir", "/var/lib/mlv"),
+    "APP_HOST": ("127.0.0.1", "app_host", "127.0.0.1"),
+    "APP_PORT": ("9090", "app_port", 9090),
+    "WEB_THREADS": ("16", "web_threads", 16),
+    "DEBUG": ("yes", "debug", True),
+    "AUTH_ENABLED": ("true", "auth_enabled", True),
+    "AUTH_USERNAME": ("root", "auth_username", "root"),
+    "AUTH_PASSWORD": ("pw", "auth_password", "pw"),
+}
+
+
+def test_every_variable_is_covered_here():
+    assert set(EVERY_VARIABLE) == set(ENV_VARIABLES)
+
+
+def test_every_variable_parsed_all_at_once():
+    s = load_settings({name: text for name, (text, _, _) in EVERY_VARIABLE.items()})
+    for name, (_, attribute, expected) in EVERY_VARIABLE.items():
+        assert getattr(s, attribute) == expected, name
+    assert s.database_path == Path("/var/lib/mlv") / "mailcow-logs.db"
+    assert str(s.tzinfo) == "Europe/Berlin"
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_VARIABLE))
+def test_each_variable_alone_differs_from_default(name):
+    text, attribute, expected = EVERY_VARIABLE[name]
+    env = {**REQUIRED, name: text}
+    if name == "AUTH_ENABLED":
+        env["AUTH_PASSWORD"] = "pw"
+    default = getattr(load_settings(dict(REQUIRED)), attribute)
+    assert expected != default, f"pick a non-default value for {name}"
+    assert getattr(load_settings(env), attribute) == expected
+
+
+@pytest.mark.parametrize("text,expected", [("true", True), ("1", True), ("ON", True), ("false", False),
+                                           ("0", False), ("no", False), ("Off", False)])
+def test_booleans(text, expected):
+    assert load(MAILCOW_VERIFY_SSL=text).mailcow_verify_ssl is expected
+
+
+def test_frozen():
+    s = load()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.fetch_interval = 5
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.auth_enabled = True
+    changed = s.replace(app_port=1234)
+    assert changed.app_port == 1234 and s.app_port == 8080
+
+
+@pytest.mark.parametrize("missing", ["MAILCOW_URL", "MAILCOW_API_KEY"])
+def test_missing_required_outside_demo(missing):
+    env = dict(REQUIRED)
+    del env[missing]
+    error = error_for(env)
+    assert error.variable == missing
+    assert missing in str(error)
+
+
+@pytest.mark.parametrize("missing", ["MAILCOW_URL", "MAILCOW_API_KEY"])
+def test_empty_required_counts_as_missing(missing):
+    error = error_for({**REQUIRED, missing: ""})
+    assert error.variable == missing
+
+
+def test_demo_needs_neither_and_uses_demo_db():
+    s = load_settings({}, demo=True)
+    assert s.demo is True
+    assert s.database_path.name == "demo.db"
+    assert s.mailcow_url and s.mailcow_api_key
+    # a real deployment's database is never the demo's
+    assert load().database_path.name != "demo.db"
+
+
+def test_auth_enabled_requires_password():
+    for env in ({**REQUIRED, "AUTH_ENABLED": "true"}, {**REQUIRED, "AUTH_ENABLED": "true", "AUTH_PASSWORD": ""}):
+        error = error_for(env)
+        assert error.variable == "AUTH_PASSWORD"
+        assert "AUTH_PASSWORD" in str(error)
+    assert load(AUTH_ENABLED="true", AUTH_PASSWORD="x").auth_enabled
+
+
+@pytest.mark.parametrize("variable,value", [
+    ("FETCH_INTERVAL", "abc"),
+    ("FETCH_INTERVAL", "1"),
+    ("TZ", "Mars/Base"),
+    ("TZ", "../../etc/passwd"),
+    ("APP_PORT", "99999"),
+    ("APP_PORT", "0"),
+    ("MAILCOW_VERIFY_SSL", "maybe"),
+    ("RETENTION_DAYS", "-1"),
+    ("LOG_LEVEL", "LOUD"),
+    ("MAILCOW_URL", "not a url"),
+    ("MAILCOW_URL", "ftp://mail.example.com"),
+    ("CLEANUP_HOUR", "24"),
+])
+def test_malformed_value_names_the_variable(variable, value):
+    env = {**REQUIRED, "AUTH_ENABLED": "true", "AUTH_PASSWORD": SECRET_PASSWORD, variable: value}
+    error = error_for(env)
+    assert error.variable == variable
+    assert str(error).startswith(f"{variable}:")
+    assert SECRET_KEY not in str(error) and SECRET_PASSWORD not in str(error)
+
+
+def test_secrets_never_in_repr_or_errors():
+    s = load(AUTH_ENABLED="true", AUTH_PASSWORD=SECRET_PASSWORD)
+    assert SECRET_KEY not in repr(s) and SECRET_PASSWORD not in repr(s)
+    assert SECRET_KEY not in str(s) and SECRET_PASSWORD not in str(s)
+    # errors about the secret variables themselves do not echo their values
+    error = error_for({"MAILCOW_URL": "https://m.example.com", "MAILCOW_API_KEY": SECRET_KEY,
+                       "AUTH_ENABLED": "true", "AUTH_PASSWORD": SECRET_PASSWORD, "APP_PORT": "x"})
+    assert SECRET_KEY not in str(error) and SECRET_PASSWORD not in str(error)
+    assert SECRET_KEY not in repr(error) and SECRET_PASSWORD not in repr(error)
+
+
+# ---------------------------------------------------------------- through the real CLI
+
+def _clean_env(**env) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if k not in ENV_VARIABLES}
+    base.update(env)
+    return base
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_cli_malformed_setting_exits_2_with_one_line(tmp_path):
+    env = _clean_env(MAILCOW_URL="http://127.0.0.1:9", MAILCOW_API_KEY=SECRET_KEY, DATA_DIR=str(tmp_path / "d"),
+                     FETCH_INTERVAL="abc")
+    result = _run([], env, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "FETCH_INTERVAL" in lines[0]
+    assert SECRET_KEY not in result.stderr + result.stdout
+    assert not (tmp_path / "d").exists()   # nothing was started or created
+
+
+def test_cli_missing_mailcow_url_exits_2(tmp_path):
+    env = _clean_env(MAILCOW_API_KEY=SECRET_KEY, DATA_DIR=str(tmp_path / "d"))
+    result = _run(["fetch"], env, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "MAILCOW_URL" in lines[0], result.stderr
