@@ -228,3 +228,24 @@ export async function copyText(text) {
     return ok;
   }
 }
+
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
+
+/** Any JSON value as a readable node: times localised, booleans as yes/no, objects as JSON text. */
+export function valueNode(value) {
+  if (value === undefined || value === null || value === "") return h("span", { class: "muted" }, "–");
+  if (typeof value === "boolean") return badge(value ? "yes" : "no", value ? "green" : "gray");
+  if (typeof value === "number") return document.createTextNode(fmtNumber(value));
+  if (typeof value === "string" && ISO_TIME.test(value)) return timeEl(value);
+  if (Array.isArray(value)) {
+    if (!value.length) return h("span", { class: "muted" }, "none");
+    if (value.every((v) => typeof v !== "object" || v === null)) return document.createTextNode(value.join(", "));
+    return h("code", { class: "wrap" }, JSON.stringify(value));
+  }
+  if (typeof value === "object") return h("code", { class: "wrap" }, JSON.stringify(value));
+  return document.createTextNode(String(value));
+}
+
+export function humanKey(key) {
+  return String(key).replace(/_/g, " ").replace(/^\w/, (c) => c.toUpperCase());
+}
