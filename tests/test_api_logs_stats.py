@@ -1,0 +1,193 @@
+"""Log lists, statistics and the log CSV exports, checked against counts computed here from
+what the simulated mailcow served and what its generator says happened."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+import time
+from collections import Counter
+
+import pytest
+
+from mailcow_logs_viewer import create_app
+from mailcow_logs_viewer.db import database, open_database
+from mailcow_logs_viewer.runtime import Runtime
+
+from conftest import SIM_SEED, base_env
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from mailcow_logs_viewer.config import load_settings
+    from mailcow_logs_viewer.simulator import SimulatedMailcow, TrafficGenerator
+
+    sim = SimulatedMailcow(TrafficGenerator(seed=SIM_SEED + 1, rate_per_hour=120))
+    sim.start()
+    sim.preload(hours=6, now=time.time())   # fits mailcow's buffers: nothing trimmed before the fetch
+    settings = load_settings(base_env(tmp_path_factory.mktemp("logs"), MAILCOW_URL=sim.url,
+                                      MAILCOW_API_KEY=sim.api_key, FETCH_COUNT_POSTFIX=5000,
+                                      FETCH_COUNT_NETFILTER=5000))
+    runtime = Runtime(settings)
+    app = create_app(settings, runtime)
+    runtime.refresh_domains()
+    runtime.fetch_and_correlate()
+    yield app.test_client(), sim, settings
+    runtime.client.close()
+    sim.stop()
+    database.close()
+
+
+@pytest.fixture
+def client(world):
+    open_database(world[2].database_path)
+    return world[0]
+
+
+@pytest.fixture
+def sim(world):
+    return world[1]
+
+
+def test_postfix_list_counts_and_filters(client, sim):
+    served = sim.buffer("postfix")
+    body = client.get("/api/logs/postfix?limit=10").get_json()
+    assert body["total"] == len(served)
+    item = body["data"][0]
+    assert set(item) >= {"id", "time", "program", "priority", "message", "queue_id", "message_id", "sender",
+                         "recipient", "status", "relay", "delay", "dsn", "correlation_key"}
+    for status in ("sent", "deferred", "bounced"):
+        expected = sum(f"status={status} " in e["message"] for e in served)
+        assert client.get(f"/api/logs/postfix?status={status}&limit=1").get_json()["total"] == expected, status
+    rejected = sum("reject: " in e["message"] for e in served)
+    assert client.get("/api/logs/postfix?status=rejected&limit=1").get_json()["total"] == rejected
+
+
+def test_postfix_delivery_lines_carry_their_messages_id_sender_and_key(client, sim):
+    line = next(l for l in client.get("/api/logs/postfix?status=sent&limit=50").get_json()["data"])
+    assert line["message_id"] and line["sender"] is not None and line["correlation_key"]
+    assert line["relay"] and line["dsn"] == "2.0.0"
+
+
+def test_by_queue_returns_every_line_of_the_queue_with_rspamd(client, sim):
+    truth = next(t for t in sim.generator.truth.values() if t.queue_ids and t.message_id and t.rspamd_actions
+                 and len(t.queue_ids) == 1)
+    body = client.get(f"/api/logs/postfix/by-queue/{truth.queue_ids[0]}").get_json()
+    served = [e for e in sim.buffer("postfix") if e["message"].startswith(truth.queue_ids[0] + ":")]
+    assert len(body["logs"]) == len(served)
+    assert body["correlation_key"] and body["rspamd"]["action"] == truth.rspamd_actions[-1]
+    assert client.get("/api/logs/postfix/by-queue/NOSUCHQUEUE").status_code == 404
+
+
+def test_queue_id_and_search_filters(client, sim):
+    queue_id = next(t.queue_ids[0] for t in sim.generator.truth.values() if t.queue_ids)
+    by_filter = client.get(f"/api/logs/postfix?queue_id={queue_id}").get_json()
+    by_search = client.get(f"/api/logs/postfix?search=queue:{queue_id}").get_json()
+    assert by_filter["total"] == by_search["total"] > 2
+    assert {l["queue_id"] for l in by_filter["data"]} == {queue_id}
+
+
+def test_rspamd_list_and_filters(client, sim):
+    served = sim.buffer("rspamd")
+    assert client.get("/api/logs/rspamd?limit=1").get_json()["total"] == len(served)
+    spam_actions = ("reject", "add header", "rewrite subject")
+    spam = client.get("/api/logs/rspamd?is_spam=true&limit=500").get_json()
+    assert spam["total"] == sum(r["action"] in spam_actions for r in served)
+    assert all(r["is_spam"] for r in spam["data"])
+    high = client.get("/api/logs/rspamd?min_score=10&limit=1").get_json()["total"]
+    assert high == sum(r["score"] >= 10 for r in served)
+    item = client.get("/api/logs/rspamd?limit=1").get_json()["data"][0]
+    assert set(item) >= {"id", "time", "message_id", "subject", "size", "sender_smtp", "recipients_smtp", "score",
+                         "required_score", "action", "direction", "ip", "is_spam", "has_auth", "user", "symbols",
+                         "correlation_key"}
+    assert item["message_id"] is None or item["message_id"].startswith("<")
+    assert client.get("/api/logs/rspamd?action=nonsense").status_code == 400
+
+
+def test_netfilter_list_and_filters(client, sim):
+    served = sim.buffer("netfilter")
+    assert client.get("/api/logs/netfilter?limit=1").get_json()["total"] == len(served)
+    bans = client.get("/api/logs/netfilter?action=banned&limit=500").get_json()
+    assert bans["total"] == sum(e["message"].startswith("Banning ") for e in served) > 0
+    unbans = client.get("/api/logs/netfilter?action=unbanned&limit=1").get_json()["total"]
+    assert unbans == sum(e["message"].startswith("Unbanning ") for e in served)
+    matched = client.get("/api/logs/netfilter?search=matched&limit=500").get_json()["data"]
+    assert matched and all(m["rule_id"] is not None and m["ip"] for m in matched)
+    with_attempts = [m for m in matched if m["attempts_left"] is not None]
+    assert with_attempts, "a matched line gets the attempts left from its 'N more attempts' twin"
+    user = next(m["username"] for m in matched if m["username"])
+    by_user = client.get(f"/api/logs/netfilter?username={user}&limit=500").get_json()["data"]
+    assert by_user and {m["username"] for m in by_user} == {user}
+
+
+def test_dashboard_numbers_match_the_truth(client, sim):
+    truth = list(sim.generator.truth.values())
+    body = client.get("/api/stats/dashboard").get_json()
+    assert body["messages"] == {"24h": len(truth), "7d": len(truth), "30d": len(truth)}
+    spam = sum(t.is_spam for t in truth)
+    assert body["spam"]["24h"] == body["spam"]["7d"] == spam
+    assert body["spam"]["percentage_24h"] == round(100 * spam / len(truth), 2)
+    bounced = sum(t.status == "bounced" for t in truth)
+    assert body["failed_deliveries"] == {"24h": bounced, "7d": bounced}
+    assert body["rejected"]["24h"] == sum(t.status == "rejected" for t in truth)
+    # Counted here from what mailcow served: 'matched rule id' lines of the login rules
+    # (1 mailcow UI/API, 3 SASL, 6/7 Dovecot, 8 SOGo).
+    failures = sum(bool(re.match(r"\S+ matched rule id [13678] ", e["message"])) for e in sim.buffer("netfilter"))
+    assert failures >= len(sim.generator.auth_failures) > 0
+    assert body["auth_failures"] == {"24h": failures, "7d": failures}
+    directions = Counter(t.direction for t in truth)
+    assert body["direction"] == {"inbound_24h": directions["inbound"], "outbound_24h": directions["outbound"],
+                                 "internal_24h": directions["internal"]}
+
+
+def test_timeline_has_one_bucket_per_hour_including_empty_ones(client, sim):
+    truth = list(sim.generator.truth.values())
+    buckets = client.get("/api/stats/timeline?hours=24").get_json()["timeline"]
+    assert len(buckets) == 24
+    hours = [b["hour"] for b in buckets]
+    assert hours == sorted(hours) and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:00:00Z", h) for h in hours)
+    assert sum(b["total"] for b in buckets) == len(truth)
+    assert sum(b["spam"] for b in buckets) == sum(t.is_spam for t in truth)
+    assert all(b["clean"] == b["total"] - b["spam"] for b in buckets)
+    assert any(b["total"] == 0 for b in buckets)          # the 18 hours before the preload
+    assert client.get("/api/stats/timeline?hours=0").status_code == 400
+    assert client.get("/api/stats/timeline?hours=721").status_code == 400
+    assert len(client.get("/api/stats/timeline?hours=720").get_json()["timeline"]) == 720
+
+
+def test_top_blocked_ips_and_spam_triggers(client, sim):
+    attempts = Counter(ip for _, ip, _ in sim.generator.auth_failures)
+    top = client.get("/api/stats/top-blocked-ips?limit=3").get_json()["blocked_ips"]
+    assert top and top[0]["ip"] in attempts
+    assert top[0]["last_seen"].endswith("Z")
+    triggers = client.get("/api/stats/top-spam-triggers?limit=5").get_json()["triggers"]
+    assert triggers and all(t["count"] > 0 for t in triggers)
+    counts = [t["count"] for t in triggers]
+    assert counts == sorted(counts, reverse=True)
+
+
+@pytest.mark.parametrize("source, header", [
+    ("postfix", ["Time", "Program", "Priority", "Queue ID", "Message ID", "Sender", "Recipient", "Status", "Relay",
+                 "Delay", "DSN", "Message"]),
+    ("rspamd", ["Time", "Message ID", "Subject", "Sender", "Recipients", "Score", "Required Score", "Action",
+                "Direction", "Is Spam", "Has Auth", "User", "IP", "Size", "Top Symbols"]),
+    ("netfilter", ["Time", "IP", "Username", "Auth Method", "Action", "Attempts Left", "Rule ID", "Priority",
+                   "Message"]),
+])
+def test_log_csv_exports(client, source, header):
+    response = client.get(f"/api/export/{source}/csv")
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0] == header and len(rows) > 1
+    empty = client.get(f"/api/export/{source}/csv?start_date=2999-01-01").get_data(as_text=True)
+    assert len(empty.strip().splitlines()) == 1
+
+
+def test_settings_info_reports_imports_correlation_and_jobs(client, sim):
+    body = client.get("/api/settings/info").get_json()
+    assert body["configuration"]["fetch_interval"] == 60
+    assert "mailcow_api_key" not in str(body).lower() and sim.api_key not in str(body)
+    assert body["import_status"]["postfix"]["total_entries"] == len(sim.buffer("postfix"))
+    assert body["import_status"]["postfix"]["gaps"] == 0
+    status = body["correlation_status"]
+    assert status["total"] == len(sim.generator.truth) == status["complete"] + status["incomplete"]

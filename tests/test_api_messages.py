@@ -1,0 +1,195 @@
+"""GET /api/messages, message details, search, recent activity and the messages CSV, on a
+database fetched from the simulated mailcow over HTTP, checked against the generator's truth."""
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+
+import pytest
+
+from mailcow_logs_viewer import create_app
+from mailcow_logs_viewer.db import database, open_database
+from mailcow_logs_viewer.runtime import Runtime
+
+from conftest import SIM_SEED, base_env
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """(test client, simulator) over a database holding 6 simulated hours."""
+    import time
+
+    from mailcow_logs_viewer.config import load_settings
+    from mailcow_logs_viewer.simulator import SimulatedMailcow, TrafficGenerator
+
+    sim = SimulatedMailcow(TrafficGenerator(seed=SIM_SEED, rate_per_hour=120))
+    sim.start()
+    sim.preload(hours=6, now=time.time())
+    settings = load_settings(base_env(tmp_path_factory.mktemp("api"), MAILCOW_URL=sim.url,
+                                      MAILCOW_API_KEY=sim.api_key, FETCH_COUNT_POSTFIX=5000,
+                                      CSV_EXPORT_LIMIT=100))
+    runtime = Runtime(settings)
+    app = create_app(settings, runtime)
+    runtime.refresh_domains()
+    runtime.fetch_and_correlate()
+    yield app.test_client(), sim, settings
+    runtime.client.close()
+    sim.stop()
+    database.close()
+
+
+@pytest.fixture
+def client(world):
+    open_database(world[2].database_path)   # other modules may have bound another file meanwhile
+    return world[0]
+
+
+@pytest.fixture
+def truth(world):
+    return list(world[1].generator.truth.values())
+
+
+def _all(client, query: str) -> list[dict]:
+    items, page = [], 1
+    while True:
+        body = client.get(f"/api/messages?{query}&limit=500&page={page}").get_json()
+        items += body["data"]
+        if page >= body["pages"]:
+            return items
+        page += 1
+
+
+def test_list_envelope_and_order(client, truth):
+    body = client.get("/api/messages?limit=7").get_json()
+    assert set(body) == {"total", "page", "limit", "pages", "data"}
+    assert body["total"] == len(truth) and body["limit"] == 7 and body["pages"] == -(-len(truth) // 7)
+    times = [m["first_seen"] for m in body["data"]]
+    assert times == sorted(times, reverse=True) and all(t.endswith("Z") for t in times)
+    item = body["data"][0]
+    for field in ("correlation_key", "message_id", "queue_id", "sender", "recipient", "subject", "direction",
+                  "final_status", "is_complete", "first_seen", "last_seen", "spam_score", "is_spam", "user", "ip"):
+        assert field in item
+
+
+def test_status_and_direction_filters_match_the_truth(client, truth):
+    for status in ("delivered", "bounced", "deferred", "rejected"):
+        total = client.get(f"/api/messages?status={status}&limit=1").get_json()["total"]
+        assert total == sum(t.status == status for t in truth), status
+    spam = client.get("/api/messages?status=spam&limit=1").get_json()["total"]
+    assert spam == sum(t.is_spam for t in truth) > 0
+    for direction in ("inbound", "outbound", "internal"):
+        total = client.get(f"/api/messages?direction={direction}&limit=1").get_json()["total"]
+        assert total == sum(t.direction == direction for t in truth), direction
+
+
+def test_recipient_filter_sees_every_recipient_not_only_the_first(client, truth):
+    multi = next(t for t in truth if len(t.recipients) >= 3 and t.message_id)
+    last = multi.recipients[-1]
+    found = _all(client, f"recipient={last}")
+    assert multi.message_id in {m["message_id"] for m in found}
+    assert len(found) == sum(any(last in r for r in t.recipients) for t in truth)
+    searched = _all(client, f"search={last}")
+    assert multi.message_id in {m["message_id"] for m in searched}
+
+
+def test_sender_filter_and_search_syntax(client, truth):
+    sender = Counter(t.sender for t in truth if t.sender).most_common(1)[0][0]
+    found = _all(client, f"sender={sender}")
+    assert {m["sender"] for m in found} == {sender}
+    assert len(found) == sum(t.sender == sender for t in truth)
+    # field query, negation and OR
+    from_query = _all(client, f"search=from:{sender}")
+    assert len(from_query) == len(found)
+    not_delivered = _all(client, f"search=from:{sender} -status:delivered")
+    assert len(not_delivered) == sum(t.sender == sender and t.status != "delivered" for t in truth)
+    either = _all(client, "search=status:bounced OR status:deferred")
+    assert len(either) == sum(t.status in ("bounced", "deferred") for t in truth)
+
+
+def test_phrase_search_on_subject(client, truth):
+    subject = next(t.subject for t in truth if t.subject and " " in t.subject and t.message_id)
+    found = _all(client, f'search="{subject}"')
+    assert found and all(subject.lower() in (m["subject"] or "").lower() for m in found)
+
+
+def test_date_range_and_pagination(client, truth):
+    first = client.get("/api/messages?limit=1").get_json()["data"][0]["first_seen"]
+    page1 = client.get("/api/messages?limit=5&page=1").get_json()["data"]
+    page2 = client.get("/api/messages?limit=5&page=2").get_json()["data"]
+    assert not {m["correlation_key"] for m in page1} & {m["correlation_key"] for m in page2}
+    same_second = client.get(f"/api/messages?start_date={first}&end_date={first}").get_json()
+    assert same_second["total"] >= 1
+    assert all(m["first_seen"] == first for m in same_second["data"])
+    future = client.get("/api/messages?start_date=2999-01-01").get_json()
+    assert future["total"] == 0 and future["data"] == []
+
+
+@pytest.mark.parametrize("query, name", [("limit=501", "limit"), ("page=0", "page"), ("status=lost", "status"),
+                                         ("direction=up", "direction"), ("start_date=tomorrow", "start_date"),
+                                         ("start_date=2025-02-01&end_date=2025-01-01", "start_date")])
+def test_bad_parameters_answer_400_naming_them(client, query, name):
+    response = client.get(f"/api/messages?{query}")
+    assert response.status_code == 400
+    assert name in response.get_json()["detail"]
+
+
+def test_details_of_a_bounced_message(client, truth):
+    bounced = next(t for t in truth if t.status == "bounced" and t.message_id and t.ndr_queue_id)
+    item = _all(client, f"search=msgid:{bounced.message_id.strip('<>')}")[0]
+    details = client.get(f"/api/message/{item['correlation_key']}/details").get_json()
+    assert details["recipients"] == sorted(bounced.recipients, key=str.lower)
+    assert details["recipient_count"] == len(bounced.recipients)
+    assert {o["recipient"]: o["status"] for o in details["outcomes"]} == bounced.outcomes
+    for outcome in details["outcomes"]:
+        if outcome["status"] == "bounced":
+            assert outcome["dsn"].startswith("5.") and outcome["reply"] and outcome["relay"]
+    assert [leg["queue_id"] for leg in details["legs"]] == bounced.queue_ids
+    times = [line["time"] for line in details["postfix"]]
+    assert times == sorted(times)
+    assert "_system" in details["postfix_by_recipient"]
+    for recipient in bounced.recipients:
+        assert details["postfix_by_recipient"][recipient]
+    notice = [r for r in details["related"] if r["relation"] == "notice"]
+    assert len(notice) == 1 and notice[0]["sender"] == ""
+    assert details["rspamd"] is None or "symbols" in details["rspamd"]
+
+
+def test_details_unknown_key_is_404(client):
+    response = client.get("/api/message/" + "0" * 64 + "/details")
+    assert response.status_code == 404 and response.get_json()["detail"]
+
+
+def test_recent_activity(client, truth):
+    activity = client.get("/api/stats/recent-activity?limit=5").get_json()["activity"]
+    assert len(activity) == 5
+    newest = client.get("/api/messages?limit=5").get_json()["data"]
+    assert [a["correlation_key"] for a in activity] == [m["correlation_key"] for m in newest]
+    assert set(activity[0]) >= {"time", "sender", "recipient", "subject", "direction", "status", "correlation_key"}
+
+
+def test_messages_csv_has_the_spec_columns_and_the_list_filters(client, truth):
+    response = client.get("/api/export/messages/csv?status=bounced")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"] and "Z.csv" in response.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0] == ["Time", "Sender", "Recipient", "Subject", "Direction", "Status", "Queue ID", "Message ID",
+                       "Spam Score", "Is Spam", "User", "IP", "Is Complete"]
+    assert len(rows) - 1 == sum(t.status == "bounced" for t in truth)
+    assert {r[5] for r in rows[1:]} == {"bounced"}
+
+
+def test_csv_export_is_capped_and_an_empty_result_is_header_only(client):
+    capped = list(csv.reader(io.StringIO(client.get("/api/export/messages/csv").get_data(as_text=True))))
+    assert len(capped) == 1 + 100                       # CSV_EXPORT_LIMIT=100 in this module
+    empty = client.get("/api/export/messages/csv?start_date=2999-01-01").get_data(as_text=True)
+    assert empty.strip().splitlines() == ["Time,Sender,Recipient,Subject,Direction,Status,Queue ID,Message ID,"
+                                          "Spam Score,Is Spam,User,IP,Is Complete"]
+
+
+def test_csv_cells_that_look_like_formulas_are_inert():
+    from mailcow_logs_viewer.api.export import inert
+
+    assert inert("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
+    assert inert("+1") == "'+1" and inert("-2") == "'-2" and inert("@SUM(A1)") == "'@SUM(A1)"
+    assert inert("alice@example.org") == "alice@example.org" and inert(None) == "" and inert(True) == "true"
