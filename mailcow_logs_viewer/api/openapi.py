@@ -82,7 +82,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "export.rspamd_csv": Endpoint("Rspamd verdicts as CSV (at most CSV_EXPORT_LIMIT rows)", RspamdFilterSchema),
     "export.netfilter_csv": Endpoint("Netfilter lines as CSV (at most CSV_EXPORT_LIMIT rows)", NetfilterFilterSchema),
     # this document
-    "openapi.openapi_json": Endpoint("This OpenAPI 3.0 document"),
+    "openapi.openapi_json": Endpoint("This OpenAPI 3.0 document", None, r.OpenAPIDocumentSchema),
     # Prometheus
     "metrics": Endpoint("Prometheus metrics (text exposition format)"),
     # pages (HTML shells; their data comes from the API)

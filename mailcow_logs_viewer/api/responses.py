@@ -615,3 +615,15 @@ class SettingsHealthSchema(Response):
     recent_activity = One(RecentActivityCountsSchema, optional=True,
                           metadata={"description": "Only when the database is readable"})
     mailcow = One(MailcowStateSchema)
+
+
+# ------------------------------------------------------------------ this document
+
+class OpenAPIDocumentSchema(Response):
+    openapi = Str(metadata={"example": "3.0.3"})
+    info = _f(fields.Dict)
+    paths = _f(fields.Dict)
+    components = _f(fields.Dict)
+    tags = _f(fields.List, fields.Dict(), optional=True)
+    servers = _f(fields.List, fields.Dict(), optional=True)
+    security = _f(fields.List, fields.Dict(), optional=True)
