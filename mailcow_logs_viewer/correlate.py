@@ -25,7 +25,13 @@ CHUNK = 500                 # messages recomputed per transaction
 LINE_BATCH = 20000          # new lines read per step
 SETTLE_SECONDS = 120        # a leg without a message-id gets a queue-derived key after this long
 UNDEF_WINDOW = 120          # Rspamd rows without a message-id match Postfix within this many seconds
-_ASSIGNING_KINDS = frozenset({"message_id", "qmgr_from", "delivery", "expired", "milter_reject", "reject", "pickup"})
+# Lines that Postfix writes after cleanup has logged the message-id (if there is one): once
+# one of them is seen, a leg without a message-id will not get one.
+_ASSIGNING_KINDS = frozenset({"message_id", "qmgr_from", "delivery", "expired", "milter_reject"})
+# Lines that make a leg worth a message even without the above (a recipient refused at RCPT
+# time, a local submission), once it has had time to settle. A leg with only `client=` is an
+# aborted session, not a message.
+_MEANINGFUL_KINDS = frozenset({"reject", "pickup"})
 
 
 def correlation_key(kind: str, value: str) -> str:
@@ -121,6 +127,8 @@ class Correlator:
                 leg["nrcpt"] = nrcpt
             if kind in _ASSIGNING_KINDS:
                 leg["settled"] = True
+            elif kind in _MEANINGFUL_KINDS:
+                leg["meaningful"] = True
             if kind == "removed":
                 leg["removed"] = True
                 del open_legs[queue_id]     # a later line with this id is a new message (queue id reuse)
@@ -185,7 +193,7 @@ class Correlator:
         if parent:
             leg["role"] = "reinjected"
             return parent
-        if leg.get("settled") or leg["last_time"] < now - SETTLE_SECONDS:
+        if leg.get("settled") or (leg.get("meaningful") and leg["last_time"] < now - SETTLE_SECONDS):
             return self._message_for_key(correlation_key("queue", f"{leg['queue_id']}:{leg['first_time']}"), leg["first_time"])
         return None
 
@@ -203,13 +211,13 @@ class Correlator:
         legs += list(Leg.select().where(Leg.message_ref.is_null(), Leg.removed == True).dicts())  # noqa: E712
         if not legs:
             return set()
-        kinds = {}
+        kinds: dict[int, set] = {}
         for leg_id, kind in (PostfixLine.select(PostfixLine.leg_id, PostfixLine.kind)
                              .where(PostfixLine.leg_id.in_([leg["id"] for leg in legs])).tuples()):
-            if kind in _ASSIGNING_KINDS:
-                kinds[leg_id] = True
+            kinds.setdefault(leg_id, set()).add(kind)
         for leg in legs:
-            leg["settled"] = kinds.get(leg["id"], False)
+            leg["settled"] = bool(kinds.get(leg["id"], set()) & _ASSIGNING_KINDS)
+            leg["meaningful"] = bool(kinds.get(leg["id"], set()) & _MEANINGFUL_KINDS)
         with database.atomic("IMMEDIATE"):
             return self._assign_legs(legs)
 
