@@ -1,5 +1,5 @@
 // Small pieces shared by list pages.
-import { h } from "./dom.js";
+import { h, statusBadge } from "./dom.js";
 
 /** Recipients of a list item: `recipients` array when present, else `recipient` (maybe comma separated). */
 export function recipientsOfItem(item) {
@@ -12,12 +12,13 @@ export function recipientsOfItem(item) {
 const expanded = new Set();
 
 /** All recipients; more than `max` collapse behind a "+N more" toggle that survives refreshes. */
-export function recipientCell(id, recipients, max = 3) {
+export function recipientCell(id, recipients, max = 3, statusOf = null) {
   const cell = h("div", { class: "rcpt-list" });
   const paint = () => {
     const open = expanded.has(id) || recipients.length <= max;
     const shown = open ? recipients : recipients.slice(0, max - 1);
-    cell.replaceChildren(...shown.map((r) => h("span", { class: "cell-email" }, r)));
+    cell.replaceChildren(...shown.map((r) => h("span", { class: "rcpt-item" }, h("span", { class: "cell-email" }, r),
+      statusOf && statusOf(r) ? statusBadge(statusOf(r)) : null)));
     if (!recipients.length) cell.append(h("span", { class: "muted" }, "–"));
     if (recipients.length > max) {
       const toggle = h("button", { type: "button", class: "link-btn", "aria-expanded": String(open) },
@@ -32,4 +33,13 @@ export function recipientCell(id, recipients, max = 3) {
   };
   paint();
   return cell;
+}
+
+/** Per-recipient statuses of a list item, only when they differ (else the row badge says it all). */
+export function mixedStatuses(item) {
+  const outcomes = Array.isArray(item.outcomes) ? item.outcomes : [];
+  const statuses = new Set(outcomes.map((o) => o.status));
+  if (outcomes.length < 2 || statuses.size < 2) return null;
+  const byRecipient = new Map(outcomes.map((o) => [o.recipient, o.status]));
+  return (recipient) => byRecipient.get(recipient);
 }

@@ -72,6 +72,18 @@ export function bindFilters(form, { onChange, keep = ["limit"] }) {
       });
     }
   }
+  // On phones only search and time show until asked; a set filter keeps them open.
+  const toggle = $("[data-filters-toggle]", form);
+  if (toggle) {
+    const hiddenFilters = Array.from(form.querySelectorAll(".field:not(.grow):not(.keep) [name]"));
+    const setExpanded = (open) => {
+      form.classList.toggle("expanded", open);
+      toggle.setAttribute("aria-expanded", String(open));
+      toggle.textContent = open ? "Fewer filters" : "More filters";
+    };
+    setExpanded(hiddenFilters.some((el) => el.value));
+    toggle.addEventListener("click", () => setExpanded(!form.classList.contains("expanded")));
+  }
   const reset = $("[data-reset]", form);
   if (reset) {
     reset.addEventListener("click", () => {

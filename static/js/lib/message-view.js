@@ -244,8 +244,8 @@ function header(msg) {
     h("div", { class: "detail-subject", "data-subject": "" }, msg.subject || msg.rspamd?.subject || "(no subject)"),
     h("div", { class: "detail-meta" },
       statusBadge(msg.final_status), directionBadge(msg.direction), spamBadge(msg.is_spam, msg.spam_score ?? msg.rspamd?.score),
-      h("span", { class: "cell-email" }, msg.sender || "<>"), "→",
-      h("span", { class: "cell-email" }, rcpts.length > 1 ? `${rcpts[0]} +${rcpts.length - 1}` : (rcpts[0] || "–")),
+      h("span", { class: "meta-email" }, msg.sender || "<>"), "→",
+      h("span", { class: "meta-email" }, rcpts.length > 1 ? `${rcpts[0]} +${rcpts.length - 1}` : (rcpts[0] || "–")),
       msg.first_seen ? timeEl(msg.first_seen) : null));
 }
 

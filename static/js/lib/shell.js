@@ -98,6 +98,10 @@ async function initFooter() {
     versionEl.textContent = `v${info.version}`;
   } catch (e) { /* the page shows its own errors */ }
   try {
+    const mailcow = await apiGet("/status/version");
+    if (mailcow && mailcow.current_version) $("#mailcow-version").textContent = `mailcow ${mailcow.current_version}`;
+  } catch (e) { /* mailcow unreachable: no version */ }
+  try {
     const app = await apiGet("/status/app-version");
     if (app && app.current_version) versionEl.textContent = `v${app.current_version}`;
     if (app && app.update_available) {

@@ -161,7 +161,7 @@ function renderRecent(data) {
       h("td", null, h("div", { class: "badges" }, statusBadge(item.status), spamBadge(item.is_spam))));
     if (key) tr.addEventListener("click", (event) => { if (!event.target.closest("a")) openPanel(key); });
     return tr;
-  })));
+  }), { stack: true }));
 }
 
 const SECTIONS = [

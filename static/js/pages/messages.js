@@ -6,7 +6,7 @@ import { initShell, AutoRefresh, onEscape } from "../lib/shell.js";
 import { initPanel, handleMessageClick, openPanel } from "../lib/panel.js";
 import { messageUrl } from "../lib/message-view.js";
 import { readParams, writeParams, dateParams } from "../lib/url.js";
-import { recipientsOfItem, recipientCell } from "../lib/common.js";
+import { recipientsOfItem, recipientCell, mixedStatuses } from "../lib/common.js";
 
 const FILTERS = ["search", "sender", "recipient", "direction", "status", "user", "ip"];
 
@@ -25,7 +25,7 @@ function row(item, openKey) {
     h("td", null, timeEl(item.first_seen || item.last_seen, { short: true })),
     h("td", null, directionBadge(item.direction)),
     h("td", { class: "cell-email" }, item.sender || h("span", { class: "muted" }, "<>")),
-    h("td", null, recipientCell(key, recipientsOfItem(item))),
+    h("td", null, recipientCell(key, recipientsOfItem(item), 3, mixedStatuses(item))),
     h("td", { class: "subject" }, link),
     h("td", null, h("div", { class: "badges" }, statusBadge(item.final_status), spamBadge(item.is_spam, item.spam_score))));
   tr.addEventListener("click", (event) => {
@@ -63,7 +63,7 @@ async function load({ background = false } = {}) {
       : emptyBox("No messages yet", "Messages appear here once logs have been fetched from mailcow."));
   } else {
     results.replaceChildren(table(["Time", "Direction", "From", "To", "Subject", "Status"],
-      items.map((item) => row(item, state.open))));
+      items.map((item) => row(item, state.open)), { stack: true }));
   }
   renderPager($("#pager"), { total: data.total, page: data.page || state.page || 1, pages: data.pages, limit: data.limit || state.limit || 50 }, {
     noun: "messages",
