@@ -27,7 +27,7 @@ function row(item, openKey) {
     h("td", { class: "cell-email" }, item.sender || h("span", { class: "muted" }, "<>")),
     h("td", null, recipientCell(key, recipientsOfItem(item), 3, mixedStatuses(item))),
     h("td", { class: "subject" }, link),
-    h("td", null, h("div", { class: "badges" }, statusBadge(item.final_status), spamBadge(item.is_spam, item.spam_score))));
+    h("td", { class: "nowrap" }, h("div", { class: "badges" }, statusBadge(item.final_status), spamBadge(item.is_spam, item.spam_score))));
   tr.addEventListener("click", (event) => {
     if (event.target.closest("a, button")) return;
     openPanel(key);
