@@ -21,6 +21,7 @@ from .parsing.netfilter import parse_netfilter
 from .parsing.postfix import parse_postfix
 from .parsing.rspamd import RspamdRowError, map_rspamd_row
 from .direction import classify
+from .mailcow import MailcowAuthError
 
 log = logging.getLogger(__name__)
 
@@ -129,14 +130,27 @@ def rspamd_row(entry, occurrence: int, fallback_time: int, local_domains: frozen
             record.user, record.is_spam, record.has_auth, direction)
 
 
+def _identity(entry):
+    """What makes two entries the same event: their fields. A log entry's four string fields
+    are compared as they are (cheap); anything else through its JSON text."""
+    if type(entry) is dict and len(entry) <= 4:
+        values = tuple(entry.items())
+        try:
+            hash(values)
+            return values
+        except TypeError:
+            pass
+    return _raw_text(entry)
+
+
 def with_occurrences(entries_newest_first: list) -> list[tuple[object, int]]:
     """(entry, n): n counts identical earlier entries, so repeated events get distinct keys."""
-    seen: dict[str, int] = {}
+    seen: dict = {}
     result = []
     for entry in reversed(entries_newest_first):
-        text = _raw_text(entry)
-        n = seen.get(text, 0)
-        seen[text] = n + 1
+        identity = _identity(entry)
+        n = seen.get(identity, 0)
+        seen[identity] = n + 1
         result.append((entry, n))
     return result
 
@@ -208,6 +222,10 @@ class Ingestor:
             except Exception as error:
                 self._record_state(source, error=f"{type(error).__name__}: {error}")
                 errors.append(f"{source}: {error}")
+                if isinstance(error, MailcowAuthError):
+                    # The same key for every source: asking again only adds a failed login
+                    # toward a netfilter ban of this host. The next cycle tries again.
+                    break
         if errors:
             raise FetchFailed("; ".join(errors), results)
         return results
@@ -343,8 +361,8 @@ class FetchFailed(RuntimeError):
 
 def _splice(have: list, page: list) -> list | None:
     """What `page` adds after `have`, found by locating have's last entries inside page."""
-    tail = [_raw_text(e) for e in have[-OVERLAP:]]
-    texts = [_raw_text(e) for e in page]
+    tail = [_identity(e) for e in have[-OVERLAP:]]
+    texts = [_identity(e) for e in page]
     width = len(tail)
     for offset in range(0, len(texts) - width + 1):
         if texts[offset:offset + width] == tail:
