@@ -21,18 +21,21 @@ def netfilter_startup(g, t):
 def _fresh_ip(g, nets) -> str:
     used = g.__dict__.setdefault("_abuse_ips", set())
     rng = g.rng
+    if len(used) >= len(nets) * 253 // 2:      # pool half used: old bans are long over, start again
+        used.clear()
     while True:
         ip = f"{rng.choice(nets)}.{rng.randint(2, 254)}"
         if ip not in used:
             used.add(ip)
             return ip
-        if len(used) > 200000:
-            used.clear()
+
+
+_SANITIZE = {c: "_" for c in list(range(32)) + [ord("/")]}
 
 
 def _sanitize(text: str) -> str:
     """syslog-ng $(sanitize): '/' becomes '_', control characters too."""
-    return "".join("_" if c == "/" or ord(c) < 32 else c for c in text)
+    return text.translate(_SANITIZE)
 
 
 def _netfilter_hit(g, t, ip, rule, text, attempt):

@@ -54,12 +54,16 @@ class World:
     spam_nets: tuple[str, ...] = ("185.234.216", "80.94.95", "193.32.162", "141.98.11", "45.148.10")
     brute_nets: tuple[str, ...] = ("185.222.58", "91.92.251", "194.169.175", "5.188.206", "87.120.84")
     mailbox_index: dict[str, Mailbox] = field(default_factory=dict)
+    partner_index: dict[str, Partner] = field(default_factory=dict)
+    local_domains: frozenset = frozenset()
 
     def __post_init__(self):
         self.mailbox_index = {m.address: m for m in self.mailboxes}
+        self.partner_index = {p.domain: p for p in self.partners}
+        self.local_domains = frozenset(self.domains) | frozenset(self.alias_domains)
 
     def is_local_domain(self, domain: str) -> bool:
-        return domain in self.domains or domain in self.alias_domains
+        return domain in self.local_domains
 
     def resolve(self, rcpt: str) -> list[str]:
         """Virtual alias expansion as cleanup does it: final mailbox addresses."""

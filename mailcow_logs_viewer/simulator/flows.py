@@ -6,6 +6,7 @@ Line formats follow Postfix 3.10 as mailcow runs it (spec/mailcow-api.md section
 from __future__ import annotations
 
 import time
+from heapq import heappush
 
 from .catalog import (HAM_SUBJECTS, LMTP_RELAY, MYHOSTNAME, POSTFIX_IP, SOGO_IP, SPAM_LOCALS,
                       SPAM_SENDER_DOMAINS, SPAM_SUBJECTS, TLS_IN, TLS_OUT)
@@ -27,8 +28,10 @@ class Timeline:
         return self.t
 
     def pf(self, program: str, message: str, priority: str = "info", action=None) -> None:
-        self.g.push(self.t, "postfix", {"time": str(int(self.t)), "priority": priority,
-                                        "program": program, "message": message}, action)
+        g = self.g
+        t = self.t
+        heappush(g._heap, (t, next(g._seq_iter), "postfix", {"time": str(int(t)), "priority": priority,
+                                                             "program": program, "message": message}, action))
 
     def act(self, action) -> None:
         self.g.push(self.t, None, None, action)
@@ -45,7 +48,7 @@ def fmt_delay(x: float) -> str:
 
 
 def rand_str(rng, alphabet: str, n: int) -> str:
-    return "".join(rng.choice(alphabet) for _ in range(n))
+    return "".join(rng.choices(alphabet, k=n))
 
 
 def make_message_id(rng, style: str, domain: str, t: float) -> str:
@@ -299,9 +302,9 @@ def deliver(g, tl, m, qid, plans: dict, arrival: float, orig_to: dict | None = N
 
 
 def _partner_for(g, domain):
-    for p in g.world.partners:
-        if p.domain == domain:
-            return p
+    p = g.world.partner_index.get(domain)
+    if p is not None:
+        return p
     # a spam or unknown domain: treat its MX generically
     return g.world.partners[2].__class__(domain, ("x",), f"mx.{domain}", "203.0.113.99", f"mx.{domain}",
                                          "203.0.113.99", "uuid", "250 2.0.0 Ok: queued as {remote_qid}")
@@ -389,7 +392,11 @@ def _inbound_common(g, t, flow, env_rcpts, *, scan="ham", spam=False, plans_kind
 
 
 def _local_rcpt(g, exclude=None):
-    return g.rng.choice([mb.address for mb in g.world.mailboxes if mb.address != exclude])
+    boxes = g.world.mailboxes
+    while True:
+        r = boxes[int(g.rng.random() * len(boxes))].address
+        if r != exclude:
+            return r
 
 
 def inbound(g, t):

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from . import objects
-from .generator import TrafficGenerator
+from .generator import DEFAULT_MIX, TrafficGenerator
 
 FAULTS = (None, "down", "slow", "error500", "unauthorized", "empty_object", "empty_body", "truncated",
           "null_entries")
@@ -336,7 +336,9 @@ class _Handler(BaseHTTPRequestHandler):
 def start_demo_mailcow(seed: int = 1, preload_hours: float = 6, rate_per_hour: float = 60,
                        api_key: str = "SIM-API-KEY", port: int = 0, live_interval: float = 5.0) -> SimulatedMailcow:
     """A living demo server: hours of history, brute force, a stopped container, and live traffic."""
-    gen = TrafficGenerator(seed=seed, rate_per_hour=rate_per_hour, queue_lifetime=3 * 3600)
+    # Shorter queue lifetime and more brute force than the defaults, so a few hours show everything.
+    mix = dict(DEFAULT_MIX, sasl_bruteforce=3)
+    gen = TrafficGenerator(seed=seed, rate_per_hour=rate_per_hour, queue_lifetime=3 * 3600, mix=mix)
     sim = SimulatedMailcow(gen, api_key=api_key)
     sim.preload(preload_hours)
     sim.start("127.0.0.1", port)
