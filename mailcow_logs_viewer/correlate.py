@@ -53,10 +53,15 @@ class Correlator:
     def __init__(self, max_age_minutes: int = 10, clock=time.time):
         self.max_age = max_age_minutes * 60
         self.clock = clock
+        # False until a run ends normally: the first run of a process (after a crash) and the
+        # run after a failed one recompute the messages a committed step created but no
+        # recompute reached (the cursor moved on without them).
+        self._finished = False
 
     def run(self) -> dict:
         started = time.perf_counter()
-        touched: set[int] = set()
+        touched: set[int] = set() if self._finished else self._never_computed()
+        self._finished = False
         lines = legs = 0
         while True:
             step_lines, step_legs, step_touched = self._assign_postfix()
@@ -69,8 +74,15 @@ class Correlator:
         rows, rspamd_touched = self._assign_rspamd()
         touched |= rspamd_touched
         self._recompute(touched)
+        self._finished = True
         return {"lines": lines, "legs": legs, "rspamd_rows": rows, "messages": len(touched),
                 "seconds": round(time.perf_counter() - started, 3)}
+
+    @staticmethod
+    def _never_computed() -> set[int]:
+        """Messages still as created (a computed message has a Postfix line or an Rspamd row)."""
+        return {m for (m,) in Message.select(Message.id)
+                .where(Message.has_postfix == False, Message.has_rspamd == False).tuples()}  # noqa: E712
 
     # ------------------------------------------------------------ Postfix lines -> legs
 
