@@ -88,11 +88,10 @@ class Correlator:
 
     def _assign_postfix(self) -> tuple[int, int, set[int]]:
         cursor = _cursor("correlate_postfix")
-        rows = list(PostfixLine.select(
-            PostfixLine.id, PostfixLine.time, PostfixLine.kind, PostfixLine.queue_id, PostfixLine.message_id,
-            PostfixLine.sender, PostfixLine.client_ip, PostfixLine.client_host, PostfixLine.sasl_username,
-            PostfixLine.size, PostfixLine.nrcpt, PostfixLine.line_key,
-        ).where(PostfixLine.id > cursor).order_by(PostfixLine.id).limit(LINE_BATCH).tuples())
+        # Raw cursor: this reads every line once, and Peewee's row wrapping would dominate.
+        rows = database.execute_sql(
+            "SELECT id, time, kind, queue_id, message_id, sender, client_ip, client_host, sasl_username, size, "
+            "nrcpt, line_key FROM postfix_line WHERE id > ? ORDER BY id LIMIT ?", (cursor, LINE_BATCH)).fetchall()
         if not rows:
             return 0, 0, set()
         queue_ids = sorted({r[3] for r in rows if r[3]})
@@ -152,10 +151,11 @@ class Correlator:
             self._save_legs(changed.values(), {leg["id"] for leg in new_legs})
             conn = database.connection()
             conn.executemany("UPDATE postfix_line SET leg_id = ? WHERE id = ?", line_legs)
-            for line_id, when, key in noqueue:
-                message = self._message_for_key(correlation_key("noqueue", str(key)), when)
-                conn.execute("UPDATE postfix_line SET message_ref = ? WHERE id = ?", (message, line_id))
-                touched.add(message)
+            keys = {line_id: correlation_key("noqueue", str(key)) for line_id, _, key in noqueue}
+            ids = self._messages_for_keys({keys[line_id]: when for line_id, when, _ in noqueue})
+            conn.executemany("UPDATE postfix_line SET message_ref = ? WHERE id = ?",
+                             [(ids[keys[line_id]], line_id) for line_id, _, _ in noqueue])
+            touched |= set(ids.values())
             touched |= self._assign_legs([leg for leg in changed.values()])
             _set_cursor("correlate_postfix", rows[-1][0])
         return len(rows), len(new_legs), touched
@@ -179,43 +179,54 @@ class Correlator:
 
     def _assign_legs(self, legs: list[dict]) -> set[int]:
         """Give each leg its message; returns the messages whose legs changed."""
-        touched: set[int] = set()
-        conn = database.connection()
+        touched: set[int] = {leg["message_ref"] for leg in legs if leg["message_ref"] is not None}
         now = int(self.clock())
+        keyed: list[tuple[dict, str]] = []
         for leg in legs:
-            if leg["message_ref"] is None:
-                message = self._message_for_leg(leg, now)
-                if message is None:
-                    continue
-                leg["message_ref"] = message
-                conn.execute("UPDATE leg SET message_ref = ? WHERE id = ?", (message, leg["id"]))
-            touched.add(leg["message_ref"])
+            if leg["message_ref"] is not None:
+                continue
+            if leg["message_id"]:
+                keyed.append((leg, correlation_key("msgid", leg["message_id"])))
+            elif (parent := self._reinjection_parent(leg)) is not None:
+                leg["message_ref"], leg["role"] = parent, "reinjected"
+            elif leg.get("settled") or (leg.get("meaningful") and leg["last_time"] < now - SETTLE_SECONDS):
+                keyed.append((leg, correlation_key("queue", f"{leg['queue_id']}:{leg['first_time']}")))
+        ids = self._messages_for_keys({key: leg["first_time"] for leg, key in reversed(keyed)})
+        for leg, key in keyed:
+            leg["message_ref"] = ids[key]
+        assigned = [leg for leg in legs if leg["message_ref"] is not None and leg["message_ref"] not in touched
+                    or leg["role"] == "reinjected"]
+        database.connection().executemany("UPDATE leg SET message_ref = ?, role = ? WHERE id = ?",
+                                          [(leg["message_ref"], leg["role"], leg["id"]) for leg in assigned])
+        touched |= {leg["message_ref"] for leg in legs if leg["message_ref"] is not None}
         return touched
 
-    def _message_for_leg(self, leg: dict, now: int) -> int | None:
-        if leg["message_id"]:
-            return self._message_for_key(correlation_key("msgid", leg["message_id"]), leg["first_time"])
-        # A re-injected hop without its own message-id follows the leg that said "queued as".
-        parent = (PostfixLine.select(Leg.message_ref)
-                  .join(Leg, on=(PostfixLine.leg_id == Leg.id))
-                  .where(PostfixLine.linked_queue_id == leg["queue_id"], PostfixLine.kind == "delivery",
-                         PostfixLine.time.between(leg["first_time"] - 3600, leg["last_time"] + 3600),
-                         Leg.message_ref.is_null(False))
-                  .limit(1).scalar())
-        if parent:
-            leg["role"] = "reinjected"
-            return parent
-        if leg.get("settled") or (leg.get("meaningful") and leg["last_time"] < now - SETTLE_SECONDS):
-            return self._message_for_key(correlation_key("queue", f"{leg['queue_id']}:{leg['first_time']}"), leg["first_time"])
-        return None
+    @staticmethod
+    def _reinjection_parent(leg: dict) -> int | None:
+        """A re-injected hop without its own message-id follows the leg that said "queued as"."""
+        row = database.execute_sql(
+            "SELECT leg.message_ref FROM postfix_line JOIN leg ON leg.id = postfix_line.leg_id "
+            "WHERE postfix_line.linked_queue_id = ? AND postfix_line.kind = 'delivery' "
+            "AND postfix_line.time BETWEEN ? AND ? AND leg.message_ref IS NOT NULL LIMIT 1",
+            (leg["queue_id"], leg["first_time"] - 3600, leg["last_time"] + 3600)).fetchone()
+        return row[0] if row else None
 
-    def _message_for_key(self, key: str, when: int) -> int:
+    def _messages_for_keys(self, first_seen_by_key: dict[str, int]) -> dict[str, int]:
+        """Message ids for these keys, creating the messages that do not exist yet (batched)."""
+        if not first_seen_by_key:
+            return {}
         conn = database.connection()
-        conn.execute("INSERT OR IGNORE INTO message (correlation_key, first_seen, last_seen, updated_at, queue_ids, "
-                     "recipients, recipient_count, direction, final_status, is_complete, is_spam, has_postfix, "
-                     "has_rspamd, expired_unlinked) VALUES (?, ?, ?, ?, '', '', 0, 'unknown', 'pending', 0, 0, 0, 0, 0)",
-                     (key, when, when, int(self.clock())))
-        return conn.execute("SELECT id FROM message WHERE correlation_key = ?", (key,)).fetchone()[0]
+        now = int(self.clock())
+        conn.executemany(
+            "INSERT OR IGNORE INTO message (correlation_key, first_seen, last_seen, updated_at, queue_ids, recipients, "
+            "recipient_count, direction, final_status, is_complete, is_spam, has_postfix, has_rspamd, "
+            "expired_unlinked) VALUES (?, ?, ?, ?, '', '', 0, 'unknown', 'pending', 0, 0, 0, 0, 0)",
+            [(key, when, when, now) for key, when in first_seen_by_key.items()])
+        ids = {}
+        for part in _chunks(list(first_seen_by_key)):
+            ids.update({key: message for message, key in conn.execute(
+                f"SELECT id, correlation_key FROM message WHERE correlation_key IN ({_marks(part)})", part)})
+        return ids
 
     def _assign_unsettled_legs(self) -> set[int]:
         """Legs that had no message-id yet at their last pass, retried until they settle."""
@@ -251,17 +262,17 @@ class Correlator:
             return 0, touched
         with database.atomic("IMMEDIATE"):
             conn = database.connection()
+            with_id = [(row_id, when, correlation_key("msgid", message_id))
+                       for row_id, when, message_id, _, _, parsed in retry + rows if parsed and message_id]
+            ids = self._messages_for_keys({key: when for _, when, key in reversed(with_id)})
+            links = [(ids[key], row_id) for row_id, _, key in with_id]
             for row_id, when, message_id, sender, recipients, parsed in retry + rows:
-                if not parsed:
-                    continue
-                if message_id:
-                    message = self._message_for_key(correlation_key("msgid", message_id), when)
-                else:
+                if parsed and not message_id:
                     message = self._match_without_message_id(when, sender, json.loads(recipients or "[]"))
-                    if message is None:
-                        continue
-                conn.execute("UPDATE rspamd_row SET message_ref = ? WHERE id = ?", (message, row_id))
-                touched.add(message)
+                    if message is not None:
+                        links.append((message, row_id))
+            conn.executemany("UPDATE rspamd_row SET message_ref = ? WHERE id = ?", links)
+            touched |= {message for message, _ in links}
             if rows:
                 _set_cursor("correlate_rspamd", rows[-1][0])
         return len(rows), touched
@@ -314,40 +325,54 @@ class Correlator:
         return {"messages": len(ids)}
 
 
+def _dicts(sql: str, params) -> list[dict]:
+    """Rows as dicts straight from the cursor: these queries read every line of a backlog."""
+    cursor = database.execute_sql(sql, params)
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row)) for row in cursor]
+
+
+def _marks(values) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _chunks(values: list, size: int = 900):
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+_LINE_FIELDS = ("id, time, kind, queue_id, message_id, sender, recipient, orig_to, status, relay, delay, dsn, reply, "
+                "client_ip, sasl_username, leg_id, message_ref, linked_queue_id, program")
+
+
 def load_facts(message_ids: list[int]) -> dict[int, MessageFacts]:
     """Everything needed to compute these messages, in a fixed number of queries."""
     facts = {m: MessageFacts(m) for m in message_ids}
-    legs = list(Leg.select().where(Leg.message_ref.in_(message_ids)).order_by(Leg.first_time, Leg.id).dicts())
+    legs = _dicts(f"SELECT * FROM leg WHERE message_ref IN ({_marks(message_ids)}) ORDER BY first_time, id", message_ids)
     leg_message = {}
     for leg in legs:
         facts[leg["message_ref"]].legs.append(leg)
         leg_message[leg["id"]] = leg["message_ref"]
-    fields = (PostfixLine.id, PostfixLine.time, PostfixLine.kind, PostfixLine.queue_id, PostfixLine.message_id,
-              PostfixLine.sender, PostfixLine.recipient, PostfixLine.orig_to, PostfixLine.status, PostfixLine.relay,
-              PostfixLine.delay, PostfixLine.dsn, PostfixLine.reply, PostfixLine.client_ip, PostfixLine.sasl_username,
-              PostfixLine.leg_id, PostfixLine.message_ref, PostfixLine.linked_queue_id, PostfixLine.program)
-    if leg_message:
-        leg_ids = sorted(leg_message)
-        for start in range(0, len(leg_ids), 900):
-            for line in PostfixLine.select(*fields).where(PostfixLine.leg_id.in_(leg_ids[start:start + 900])).dicts():
-                facts[leg_message[line["leg_id"]]].lines.append(line)
-    for line in PostfixLine.select(*fields).where(PostfixLine.message_ref.in_(message_ids)).dicts():
+    for part in _chunks(sorted(leg_message)):
+        for line in _dicts(f"SELECT {_LINE_FIELDS} FROM postfix_line WHERE leg_id IN ({_marks(part)})", part):
+            facts[leg_message[line["leg_id"]]].lines.append(line)
+    for line in _dicts(f"SELECT {_LINE_FIELDS} FROM postfix_line WHERE message_ref IN ({_marks(message_ids)})",
+                       message_ids):
         facts[line["message_ref"]].lines.append(line)
-    for row in RspamdRow.select().where(RspamdRow.message_ref.in_(message_ids)).order_by(RspamdRow.time, RspamdRow.id).dicts():
+    for row in _dicts(f"SELECT * FROM rspamd_row WHERE message_ref IN ({_marks(message_ids)}) ORDER BY time, id",
+                      message_ids):
         facts[row["message_ref"]].rspamd.append(row)
     # A non-delivery notice is related to the message whose leg announced it.
     queue_of_message = {(leg["queue_id"], leg["message_ref"]) for leg in legs}
-    notices = {}
-    queue_ids = sorted({q for q, _ in queue_of_message})
-    for start in range(0, len(queue_ids), 900):
-        for linked, parent_message, when in (PostfixLine.select(PostfixLine.linked_queue_id, Leg.message_ref, PostfixLine.time)
-                                             .join(Leg, on=(PostfixLine.leg_id == Leg.id))
-                                             .where(PostfixLine.kind == "bounce_notice",
-                                                    PostfixLine.linked_queue_id.in_(queue_ids[start:start + 900]))
-                                             .tuples()):
-            notices.setdefault(linked, []).append((when, parent_message))
+    notices: dict[str, list[int]] = {}
+    for part in _chunks(sorted({q for q, _ in queue_of_message})):
+        for linked, parent in database.execute_sql(
+                "SELECT postfix_line.linked_queue_id, leg.message_ref FROM postfix_line "
+                "JOIN leg ON leg.id = postfix_line.leg_id "
+                f"WHERE postfix_line.linked_queue_id IN ({_marks(part)}) AND postfix_line.kind = 'bounce_notice'", part):
+            notices.setdefault(linked, []).append(parent)
     for queue_id, message in queue_of_message:
-        for when, parent in notices.get(queue_id, ()):
+        for parent in notices.get(queue_id, ()):
             if parent and parent != message:
                 facts[message].notice_of = parent
     for fact in facts.values():

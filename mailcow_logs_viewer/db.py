@@ -37,7 +37,8 @@ _FTS_SQL = [
     "INSERT INTO message_fts(rowid, {cols}) VALUES (new.id, {new}); END",
     "CREATE TRIGGER IF NOT EXISTS message_fts_delete AFTER DELETE ON message BEGIN "
     "INSERT INTO message_fts(message_fts, rowid, {cols}) VALUES ('delete', old.id, {old}); END",
-    "CREATE TRIGGER IF NOT EXISTS message_fts_update AFTER UPDATE OF {cols} ON message BEGIN "
+    # Recomputing a message rewrites all its columns; the index changes only when the text did.
+    "CREATE TRIGGER IF NOT EXISTS message_fts_update AFTER UPDATE OF {cols} ON message WHEN {changed} BEGIN "
     "INSERT INTO message_fts(message_fts, rowid, {cols}) VALUES ('delete', old.id, {old}); "
     "INSERT INTO message_fts(rowid, {cols}) VALUES (new.id, {new}); END",
 ]
@@ -47,7 +48,8 @@ def _fts_statements() -> list[str]:
     cols = ", ".join(MESSAGE_FTS_COLUMNS)
     new = ", ".join(f"new.{c}" for c in MESSAGE_FTS_COLUMNS)
     old = ", ".join(f"old.{c}" for c in MESSAGE_FTS_COLUMNS)
-    return [sql.format(cols=cols, new=new, old=old) for sql in _FTS_SQL]
+    changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in MESSAGE_FTS_COLUMNS)
+    return [sql.format(cols=cols, new=new, old=old, changed=changed) for sql in _FTS_SQL]
 
 
 def _migration_2_message_search(db: SqliteDatabase) -> None:

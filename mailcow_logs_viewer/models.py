@@ -42,16 +42,22 @@ class PostfixLine(BaseModel):
     message_ref = IntegerField(null=True)     # Message.id, set by the correlator
 
     class Meta:
+        # Index entries end with the rowid, so (time) also orders ties by id. Columns that
+        # most lines leave empty get partial indexes: a fraction of the size and write cost.
         indexes = (
-            (("time", "id"), False),
+            (("time",), False),
             (("queue_id", "time"), False),
             (("leg_id",), False),
-            (("message_ref",), False),
-            (("linked_queue_id",), False),
-            (("sender", "time"), False),
-            (("recipient", "time"), False),
-            (("status", "time"), False),
         )
+
+
+def _partial_index(model, *fields):
+    model.add_index(model.index(*fields).where(fields[0].is_null(False)))
+
+
+for _fields in ((PostfixLine.message_ref,), (PostfixLine.linked_queue_id,), (PostfixLine.sender, PostfixLine.time),
+                (PostfixLine.recipient, PostfixLine.time), (PostfixLine.status, PostfixLine.time)):
+    _partial_index(PostfixLine, *_fields)
 
 
 class RspamdRow(BaseModel):
