@@ -11,9 +11,20 @@ from pathlib import Path
 
 from peewee import DatabaseError, SqliteDatabase
 
+
+class _Database(SqliteDatabase):
+    def rollback(self):
+        # On SQLITE_FULL (and I/O errors) at COMMIT, SQLite has already rolled the transaction
+        # back; a second ROLLBACK fails with "no transaction is active" and that error would
+        # replace the real one ("database or disk is full") in the job status and the log.
+        if not self.is_closed() and not self.connection().in_transaction:
+            return
+        super().rollback()
+
+
 # Thread-local connections: each waitress thread reads through its own connection while the
 # scheduler thread writes; WAL lets them run side by side.
-database = SqliteDatabase(None)
+database = _Database(None)
 
 PRAGMAS = {
     "journal_mode": "wal",
