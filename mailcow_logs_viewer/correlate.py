@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 CHUNK = 500                 # messages recomputed per transaction
 LINE_BATCH = 20000          # new lines read per step
+# A leg owns the lines of its queue id within its time span: queue ids are reused only
+# after `removed`, so spans of one queue id never overlap (a line is never written twice).
+LINE_IN_LEG = "postfix_line.queue_id = leg.queue_id AND postfix_line.time BETWEEN leg.first_time AND leg.last_time"
 SETTLE_SECONDS = 120        # a leg without a message-id gets a queue-derived key after this long
 UNDEF_WINDOW = 120          # Rspamd rows without a message-id match Postfix within this many seconds
 # Lines that Postfix writes after cleanup has logged the message-id (if there is one): once
@@ -104,7 +107,6 @@ class Correlator:
         next_leg_id = (Leg.select(Leg.id).order_by(Leg.id.desc()).limit(1).scalar() or 0) + 1
         changed: dict[int, dict] = {}
         new_legs: list[dict] = []
-        line_legs: list[tuple[int, int]] = []
         noqueue: list[tuple[int, int, int]] = []
         for (line_id, when, kind, queue_id, message_id, sender, client_ip, client_host, sasl_username,
              size, nrcpt, key) in rows:
@@ -144,13 +146,11 @@ class Correlator:
                 leg["removed"] = True
                 del open_legs[queue_id]     # a later line with this id is a new message (queue id reuse)
             changed[leg["id"]] = leg
-            line_legs.append((leg["id"], line_id))
 
         touched: set[int] = set()
         with database.atomic("IMMEDIATE"):
             self._save_legs(changed.values(), {leg["id"] for leg in new_legs})
             conn = database.connection()
-            conn.executemany("UPDATE postfix_line SET leg_id = ? WHERE id = ?", line_legs)
             keys = {line_id: correlation_key("noqueue", str(key)) for line_id, _, key in noqueue}
             ids = self._messages_for_keys({keys[line_id]: when for line_id, when, _ in noqueue})
             conn.executemany("UPDATE postfix_line SET message_ref = ? WHERE id = ?",
@@ -205,7 +205,7 @@ class Correlator:
     def _reinjection_parent(leg: dict) -> int | None:
         """A re-injected hop without its own message-id follows the leg that said "queued as"."""
         row = database.execute_sql(
-            "SELECT leg.message_ref FROM postfix_line JOIN leg ON leg.id = postfix_line.leg_id "
+            f"SELECT leg.message_ref FROM postfix_line JOIN leg ON {LINE_IN_LEG} "
             "WHERE postfix_line.linked_queue_id = ? AND postfix_line.kind = 'delivery' "
             "AND postfix_line.time BETWEEN ? AND ? AND leg.message_ref IS NOT NULL LIMIT 1",
             (leg["queue_id"], leg["first_time"] - 3600, leg["last_time"] + 3600)).fetchone()
@@ -235,9 +235,11 @@ class Correlator:
         if not legs:
             return set()
         kinds: dict[int, set] = {}
-        for leg_id, kind in (PostfixLine.select(PostfixLine.leg_id, PostfixLine.kind)
-                             .where(PostfixLine.leg_id.in_([leg["id"] for leg in legs])).tuples()):
-            kinds.setdefault(leg_id, set()).add(kind)
+        for part in _chunks([leg["id"] for leg in legs]):
+            for leg_id, kind in database.execute_sql(
+                    f"SELECT leg.id, postfix_line.kind FROM leg JOIN postfix_line ON {LINE_IN_LEG} "
+                    f"WHERE leg.id IN ({_marks(part)})", part):
+                kinds.setdefault(leg_id, set()).add(kind)
         for leg in legs:
             leg["settled"] = bool(kinds.get(leg["id"], set()) & _ASSIGNING_KINDS)
             leg["meaningful"] = bool(kinds.get(leg["id"], set()) & _MEANINGFUL_KINDS)
@@ -284,7 +286,7 @@ class Correlator:
             return None
         marks = ", ".join("?" * len(recipients))
         row = database.execute_sql(
-            "SELECT leg.message_ref FROM postfix_line JOIN leg ON leg.id = postfix_line.leg_id "
+            f"SELECT leg.message_ref FROM postfix_line JOIN leg ON {LINE_IN_LEG} "
             f"WHERE postfix_line.recipient IN ({marks}) AND postfix_line.time BETWEEN ? AND ? "
             "AND leg.sender = ? AND leg.message_ref IS NOT NULL "
             "AND NOT EXISTS (SELECT 1 FROM rspamd_row r WHERE r.message_ref = leg.message_ref) "
@@ -341,8 +343,9 @@ def _chunks(values: list, size: int = 900):
         yield values[start:start + size]
 
 
-_LINE_FIELDS = ("id, time, kind, queue_id, message_id, sender, recipient, orig_to, status, relay, delay, dsn, reply, "
-                "client_ip, sasl_username, leg_id, message_ref, linked_queue_id, program")
+_LINE_FIELDS = ", ".join(f"postfix_line.{c}" for c in (
+    "id", "time", "kind", "queue_id", "message_id", "sender", "recipient", "orig_to", "status", "relay", "delay", "dsn",
+    "reply", "client_ip", "sasl_username", "message_ref", "linked_queue_id", "program"))
 
 
 def load_facts(message_ids: list[int]) -> dict[int, MessageFacts]:
@@ -354,7 +357,8 @@ def load_facts(message_ids: list[int]) -> dict[int, MessageFacts]:
         facts[leg["message_ref"]].legs.append(leg)
         leg_message[leg["id"]] = leg["message_ref"]
     for part in _chunks(sorted(leg_message)):
-        for line in _dicts(f"SELECT {_LINE_FIELDS} FROM postfix_line WHERE leg_id IN ({_marks(part)})", part):
+        for line in _dicts(f"SELECT leg.id AS leg_id, {_LINE_FIELDS} FROM leg JOIN postfix_line ON {LINE_IN_LEG} "
+                           f"WHERE leg.id IN ({_marks(part)})", part):
             facts[leg_message[line["leg_id"]]].lines.append(line)
     for line in _dicts(f"SELECT {_LINE_FIELDS} FROM postfix_line WHERE message_ref IN ({_marks(message_ids)})",
                        message_ids):
@@ -368,7 +372,7 @@ def load_facts(message_ids: list[int]) -> dict[int, MessageFacts]:
     for part in _chunks(sorted({q for q, _ in queue_of_message})):
         for linked, parent in database.execute_sql(
                 "SELECT postfix_line.linked_queue_id, leg.message_ref FROM postfix_line "
-                "JOIN leg ON leg.id = postfix_line.leg_id "
+                f"JOIN leg ON {LINE_IN_LEG} "
                 f"WHERE postfix_line.linked_queue_id IN ({_marks(part)}) AND postfix_line.kind = 'bounce_notice'", part):
             notices.setdefault(linked, []).append(parent)
     for queue_id, message in queue_of_message:

@@ -31,7 +31,7 @@ PRAGMAS = {
     "synchronous": "normal",      # durable at checkpoints; WAL keeps the file consistent on a crash
     "foreign_keys": 1,
     "busy_timeout": 10000,        # ms a reader or the writer waits for a lock before giving up
-    "cache_size": -32000,         # 32 MB page cache per connection
+    "cache_size": -8000,          # 8 MB page cache per connection (one per waitress thread)
     "temp_store": "memory",
     "wal_autocheckpoint": 2000,   # pages; keeps the WAL file bounded under steady ingest
 }

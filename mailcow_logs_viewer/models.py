@@ -38,8 +38,7 @@ class PostfixLine(BaseModel):
     size = IntegerField(null=True)
     nrcpt = IntegerField(null=True)
     linked_queue_id = CharField(null=True)
-    leg_id = IntegerField(null=True)          # set by the correlator
-    message_ref = IntegerField(null=True)     # Message.id, set by the correlator
+    message_ref = IntegerField(null=True)     # Message.id of a NOQUEUE reject; queue lines belong to legs
 
     class Meta:
         # Index entries end with the rowid, so (time) also orders ties by id. Columns that
@@ -47,7 +46,6 @@ class PostfixLine(BaseModel):
         indexes = (
             (("time",), False),
             (("queue_id", "time"), False),
-            (("leg_id",), False),
         )
 
 
@@ -146,7 +144,8 @@ class Message(BaseModel):
 
     class Meta:
         indexes = (
-            (("first_seen", "id"), False),
+            # Covers the hourly timeline (GROUP BY hour, SUM spam and failures) without table reads.
+            (("first_seen", "is_spam", "final_status"), False),
             (("sender", "first_seen"), False),
             (("final_status", "first_seen"), False),
             (("direction", "first_seen"), False),
@@ -179,9 +178,10 @@ class Leg(BaseModel):
 
     class Meta:
         indexes = (
-            (("queue_id", "removed"), False),
+            (("queue_id", "first_time"), False),
             (("message_ref",), False),
             (("message_id",), False),
+            (("sender",), False),
         )
 
 
@@ -203,6 +203,9 @@ class Recipient(BaseModel):
             (("message_ref", "recipient"), True),
             (("recipient", "message_ref"), False),
         )
+
+
+_partial_index(Recipient, Recipient.orig_to, Recipient.message_ref)
 
 
 class ImportState(BaseModel):

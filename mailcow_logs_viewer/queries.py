@@ -45,6 +45,19 @@ def _text_match(value: str, column: str | None):
     return _substring(value, (column,) if column else _TEXT_COLUMNS)
 
 
+def _address_match(value: str, column: str):
+    """A whole address is looked up through an index (the common case, and trigrams of
+    `@example.org` match nearly every message); a part of one is a substring search."""
+    if "@" in value and "." in value.rsplit("@", 1)[-1]:
+        addresses = {value, value.lower()}
+        if column == "sender":
+            return Message.sender.in_(addresses)
+        # orig_to: the address the sender used when an alias rewrote it
+        return Message.id.in_(Recipient.select(Recipient.message_ref).where(Recipient.recipient.in_(addresses))
+                              | Recipient.select(Recipient.message_ref).where(Recipient.orig_to.in_(addresses)))
+    return _text_match(value, column)
+
+
 def _status_expr(value: str):
     value = value.lower()
     if value == "spam":
@@ -73,9 +86,9 @@ def message_filters(args: dict) -> list:
         if expr is not None:
             where.append(expr)
     if args.get("sender"):
-        where.append(_text_match(args["sender"], "sender"))
+        where.append(_address_match(args["sender"], "sender"))
     if args.get("recipient"):
-        where.append(_text_match(args["recipient"], "recipients"))
+        where.append(_address_match(args["recipient"], "recipients"))
     if args.get("direction"):
         where.append(Message.direction == args["direction"])
     if args.get("status"):
@@ -134,8 +147,8 @@ def postfix_filters(args: dict) -> list:
         if expr is not None:
             where.append(expr)
     if args.get("sender"):
-        legs = Leg.select(Leg.id).where(Leg.sender == args["sender"])
-        where.append((PostfixLine.sender == args["sender"]) | PostfixLine.leg_id.in_(legs))
+        queues = Leg.select(Leg.queue_id).where(Leg.sender == args["sender"])
+        where.append((PostfixLine.sender == args["sender"]) | PostfixLine.queue_id.in_(queues))
     if args.get("recipient"):
         where.append((PostfixLine.recipient == args["recipient"]) | (PostfixLine.orig_to == args["recipient"]))
     if args.get("status"):

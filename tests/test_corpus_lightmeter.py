@@ -47,9 +47,9 @@ def test_cli_import_stores_every_postfix_line_of_a_real_mail_log(tmp_path):
         assert PostfixLine.select().where(PostfixLine.status == "sent").count() == sum(" status=sent" in l for l in text)
         assert PostfixLine.select().where(PostfixLine.status == "bounced").count() == sum(" status=bounced" in l for l in text)
         # every queue id that delivered something belongs to a message
-        delivered_legs = PostfixLine.select(PostfixLine.leg_id).where(PostfixLine.kind == "delivery")
-        assert Leg.select().where(Leg.id.in_(delivered_legs), Leg.message_ref.is_null()).count() == 0
-        assert Leg.select().where(Leg.id.in_(delivered_legs)).count() > 100
+        delivered = PostfixLine.select(PostfixLine.queue_id).where(PostfixLine.kind == "delivery")
+        assert Leg.select().where(Leg.queue_id.in_(delivered), Leg.message_ref.is_null()).count() == 0
+        assert Leg.select().where(Leg.queue_id.in_(delivered)).count() > 100
     finally:
         database.close()
 

@@ -57,6 +57,11 @@ class NetfilterListSchema(NetfilterFilterSchema, PageSchema):
     pass
 
 
+def line_in_leg():
+    """A line belongs to the leg of its queue id whose time span holds it (see correlate)."""
+    return (PostfixLine.queue_id == Leg.queue_id) & PostfixLine.time.between(Leg.first_time, Leg.last_time)
+
+
 def _max_results() -> int:
     return current_app.config["SETTINGS"].max_search_results
 
@@ -65,7 +70,7 @@ def postfix_page(query, offset: int, limit: int) -> list[dict]:
     """A page of lines with their leg's message-id and sender and their message's key, in one query."""
     rows = (query.select(PostfixLine, Leg.message_id.alias("leg_message_id"), Leg.sender.alias("leg_sender"),
                          Message.correlation_key)
-            .join(Leg, join_type=JOIN.LEFT_OUTER, on=(PostfixLine.leg_id == Leg.id))
+            .join(Leg, join_type=JOIN.LEFT_OUTER, on=line_in_leg())
             .join(Message, join_type=JOIN.LEFT_OUTER,
                   on=((Message.id == Leg.message_ref) | (Message.id == PostfixLine.message_ref)))
             .order_by(PostfixLine.time.desc(), PostfixLine.id.desc())
@@ -99,7 +104,7 @@ def postfix_by_queue(queue_id: str):
         raise ApiError(404, "Queue ID not found")
     rows = (PostfixLine.select(PostfixLine, Leg.message_id.alias("leg_message_id"), Leg.sender.alias("leg_sender"),
                                Message.correlation_key, Message.id.alias("message_pk"))
-            .join(Leg, join_type=JOIN.LEFT_OUTER, on=(PostfixLine.leg_id == Leg.id))
+            .join(Leg, join_type=JOIN.LEFT_OUTER, on=line_in_leg())
             .join(Message, join_type=JOIN.LEFT_OUTER, on=(Message.id == Leg.message_ref))
             .where(PostfixLine.queue_id == queue_id)
             .order_by(PostfixLine.time, PostfixLine.id).dicts())

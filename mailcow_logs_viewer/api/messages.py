@@ -1,6 +1,9 @@
 """GET /api/messages and GET /api/message/{correlation_key}/details."""
 from __future__ import annotations
 
+from functools import reduce
+from operator import or_
+
 from flask import Blueprint, jsonify
 from marshmallow import fields, validate
 
@@ -97,10 +100,10 @@ def message_details(correlation_key: str):
     if message is None:
         raise ApiError(404, "Message not found")
     legs = list(Leg.select().where(Leg.message_ref == message.id).order_by(Leg.first_time, Leg.id).dicts())
-    leg_ids = [leg["id"] for leg in legs]
-    lines = list(PostfixLine.select()
-                 .where(PostfixLine.leg_id.in_(leg_ids) | (PostfixLine.message_ref == message.id))
-                 .order_by(PostfixLine.time, PostfixLine.id).dicts())
+    in_leg = reduce(or_, [(PostfixLine.queue_id == leg["queue_id"]) &
+                          PostfixLine.time.between(leg["first_time"], leg["last_time"]) for leg in legs],
+                    PostfixLine.message_ref == message.id)
+    lines = list(PostfixLine.select().where(in_leg).order_by(PostfixLine.time, PostfixLine.id).dicts())
     rows = list(RspamdRow.select().where(RspamdRow.message_ref == message.id).order_by(RspamdRow.time, RspamdRow.id).dicts())
     outcomes = outcomes_by_message([message.id])[message.id]
 
@@ -109,10 +112,9 @@ def message_details(correlation_key: str):
     by_recipient["_system"] = []
     for item in items:
         by_recipient.setdefault(item["recipient"] or "_system", []).append(item)
-    lines_by_leg: dict[int, list] = {}
-    for line, item in zip(lines, items):
-        if line["leg_id"] is not None:
-            lines_by_leg.setdefault(line["leg_id"], []).append(item)
+    def lines_of(leg: dict) -> list:
+        return [item for line, item in zip(lines, items) if line["queue_id"] == leg["queue_id"]
+                and leg["first_time"] <= line["time"] <= leg["last_time"]]
 
     body = message_summary(message)
     body["rspamd"] = rspamd_item(rows[-1]) if rows else None
@@ -125,7 +127,7 @@ def message_details(correlation_key: str):
                          "last_time": iso(o.last_time)} for o in outcomes]
     body["legs"] = [{"queue_id": leg["queue_id"], "role": _leg_role(leg, message, i), "first_seen": iso(leg["first_time"]),
                      "last_seen": iso(leg["last_time"]), "removed": leg["removed"], "client_ip": leg["client_ip"],
-                     "lines": lines_by_leg.get(leg["id"], [])} for i, leg in enumerate(legs)]
+                     "lines": lines_of(leg)} for i, leg in enumerate(legs)]
     body["related"] = _related(message)
     return jsonify(body)
 
