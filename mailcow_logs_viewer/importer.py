@@ -7,7 +7,7 @@ import time
 from datetime import timezone
 from pathlib import Path
 
-from .ingest import _POSTFIX_COLUMNS, _insert, postfix_row, with_occurrences
+from .log_rows import POSTFIX, Occurrences, insert_rows, postfix_row
 from .parsing.syslog import is_postfix_program, parse_syslog_line
 
 CHUNK_LINES = 50000
@@ -25,6 +25,7 @@ def import_files(files: list[str], year: int | None = None, tz=timezone.utc) -> 
         path = Path(name)
         file_year = year or time.gmtime(os.stat(path).st_mtime).tm_year
         entries = []
+        occurrences = Occurrences()
         with _open(path) as handle:
             for raw in handle:
                 report["lines"] += 1
@@ -37,16 +38,17 @@ def import_files(files: list[str], year: int | None = None, tz=timezone.utc) -> 
                 entries.append({"time": str(line.time), "priority": line.priority, "program": line.program,
                                 "message": line.message})
                 if len(entries) >= CHUNK_LINES:
-                    report["stored"] += _store(entries)
+                    report["stored"] += _store(entries, occurrences)
                     report["postfix"] += len(entries)
                     entries = []
-        report["stored"] += _store(entries)
+        report["stored"] += _store(entries, occurrences)
         report["postfix"] += len(entries)
     return report
 
 
-def _store(entries: list[dict]) -> int:
-    """Entries in file order; occurrences keep repeated identical lines apart."""
+def _store(entries: list[dict], occurrences: Occurrences) -> int:
+    """Entries in file order; numbered newest first like a fetch, stored oldest first."""
+    occurrences.next_page()
     now = int(time.time())
-    rows = [postfix_row(entry, n, now) for entry, n in with_occurrences(list(reversed(entries)))]
-    return _insert("postfix_line", _POSTFIX_COLUMNS, rows)
+    rows = [postfix_row(entry, occurrences.number(entry), now) for entry in reversed(entries)]
+    return insert_rows(POSTFIX, rows[::-1])

@@ -2,174 +2,32 @@
 
 mailcow serves the newest N entries of a list it trims every minute and has no cursor
 (PITFALLS 1-8). So each fetch pages back through the range form until it meets lines already
-stored; what mailcow trimmed before we got there is recorded as a gap. Each stored line has a
-unique key (time, text, and its occurrence among identical lines of the same second), so
-overlapping windows and restarts never store a line twice while two identical events are kept.
+stored; what mailcow trimmed before we got there is recorded as a gap. Rows carry a unique key
+(log_rows), so overlapping windows and restarts never store a line twice.
+
+Pages arrive newest first but lines must be stored oldest first: the correlator reads them
+in that order, and a fetch cut short (crash, full disk) must leave the older part stored so
+that the next fetch pages back to it. Pages therefore go to a staging table as they arrive
+(memory stays bounded by one page however far a fetch reaches back) and move to the log
+table in time order, in bounded transactions, once the fetch is complete.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
-from dataclasses import dataclass, field
-from hashlib import blake2b
+from dataclasses import dataclass
 
 from .blacklist import Blacklist
 from .db import database
-from .models import Gap, ImportState, LocalDomain, NetfilterLine, PostfixLine, RspamdRow
-from .parsing.netfilter import parse_netfilter
-from .parsing.postfix import parse_postfix
-from .parsing.rspamd import RspamdRowError, map_rspamd_row
-from .direction import classify
+from .log_rows import SOURCES, Occurrences, Source, entry_time, identity
 from .mailcow import MailcowAuthError
+from .models import Gap, ImportState, LocalDomain
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("postfix", "rspamd", "netfilter")
 OVERLAP = 20            # entries re-requested at each page boundary to splice pages together
-BATCH_ROWS = 2000       # rows per write transaction: readers never wait long
-MAX_PAGES = 200
-
-
-def line_key(*parts) -> int:
-    """A signed 64-bit key: SQLite's INTEGER, compact in the unique index."""
-    digest = blake2b("\x1f".join(map(str, parts)).encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-def _entry_time(value) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value == value:
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
-@dataclass
-class FetchResult:
-    source: str
-    fetched: int = 0
-    stored: int = 0
-    unparsed: int = 0
-    pages: int = 0
-    gap_missed: int = 0
-    errors: list = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return {"fetched": self.fetched, "stored": self.stored, "unparsed": self.unparsed,
-                "pages": self.pages, "gap_missed": self.gap_missed}
-
-
-# ---------------------------------------------------------------- rows from entries
-
-_POSTFIX_COLUMNS = ("line_key", "time", "program", "priority", "message", "parsed", "kind", "queue_id",
-                    "message_id", "sender", "recipient", "orig_to", "status", "relay", "delay", "dsn",
-                    "reply", "client_ip", "client_host", "sasl_username", "size", "nrcpt", "linked_queue_id")
-_NETFILTER_COLUMNS = ("line_key", "time", "priority", "message", "parsed", "action", "ip", "network", "rule_id",
-                      "attempts_left", "ban_minutes", "username", "auth_method", "auth_failure")
-_RSPAMD_COLUMNS = ("row_key", "time", "parsed", "raw", "message_id", "subject", "size", "sender_smtp",
-                   "sender_mime", "recipients_smtp", "recipients_mime", "score", "required_score", "action",
-                   "symbols", "ip", "user", "is_spam", "has_auth", "direction")
-
-
-def _raw_text(entry) -> str:
-    try:
-        return json.dumps(entry, ensure_ascii=False, sort_keys=True)
-    except (TypeError, ValueError):
-        return repr(entry)
-
-
-def postfix_row(entry, occurrence: int, fallback_time: int) -> tuple:
-    """One mailcow Postfix entry as a row; a malformed entry becomes a raw, unparsed row."""
-    when = _entry_time(entry.get("time")) if isinstance(entry, dict) else None
-    message = entry.get("message") if isinstance(entry, dict) else None
-    program = entry.get("program") if isinstance(entry, dict) else None
-    if when is None or not isinstance(message, str) or not isinstance(program, str):
-        raw = _raw_text(entry)
-        when = when if when is not None else fallback_time
-        return (line_key("raw", raw, occurrence), when, "?", "?", raw, False) + (None,) * 17
-    priority = entry.get("priority") if isinstance(entry.get("priority"), str) else "info"
-    event = parse_postfix(program, message)
-    return (line_key(when, program, priority, message, occurrence), when, program, priority, message, True,
-            event.kind, event.queue_id, event.message_id, event.sender, event.recipient, event.orig_to,
-            event.status, event.relay, event.delay, event.dsn, event.reply, event.client_ip, event.client_host,
-            event.sasl_username, event.size, event.nrcpt, event.linked_queue_id)
-
-
-def netfilter_row(entry, occurrence: int, fallback_time: int) -> tuple:
-    when = _entry_time(entry.get("time")) if isinstance(entry, dict) else None
-    message = entry.get("message") if isinstance(entry, dict) else None
-    if when is None or not isinstance(message, str):
-        raw = _raw_text(entry)
-        when = when if when is not None else fallback_time
-        return (line_key("raw", raw, occurrence), when, "?", raw, False) + (None,) * 8 + (False,)
-    priority = entry.get("priority") if isinstance(entry.get("priority"), str) else "info"
-    event = parse_netfilter(message, priority)
-    return (line_key(when, priority, message, occurrence), when, priority, message, True, event.action, event.ip,
-            event.network, event.rule_id, event.attempts_left, event.ban_minutes, event.username,
-            event.auth_method, event.auth_failure)
-
-
-def rspamd_row(entry, occurrence: int, fallback_time: int, local_domains: frozenset[str]) -> tuple:
-    raw = _raw_text(entry)
-    key = line_key("rspamd", raw, occurrence)
-    try:
-        record = map_rspamd_row(entry)
-    except RspamdRowError:
-        when = _entry_time(entry.get("unix_time")) if isinstance(entry, dict) else None
-        return (key, when if when is not None else fallback_time, False, raw) + (None,) * 13 + (False, False, "unknown")
-    direction = classify(record.has_auth, False, record.rcpt_smtp, local_domains)
-    message_id = f"<{record.message_id}>" if record.message_id else None
-    return (key, record.time, True, None, message_id, record.subject, record.size, record.sender_smtp,
-            record.sender_mime, json.dumps(record.rcpt_smtp), json.dumps(record.rcpt_mime), record.score,
-            record.required_score, record.action, json.dumps(record.symbols, ensure_ascii=False), record.ip,
-            record.user, record.is_spam, record.has_auth, direction)
-
-
-def _identity(entry):
-    """What makes two entries the same event: their fields. A log entry's four string fields
-    are compared as they are (cheap); anything else through its JSON text."""
-    if type(entry) is dict and len(entry) <= 4:
-        values = tuple(entry.items())
-        try:
-            hash(values)
-            return values
-        except TypeError:
-            pass
-    return _raw_text(entry)
-
-
-def with_occurrences(entries_newest_first: list) -> list[tuple[object, int]]:
-    """(entry, n): n counts identical earlier entries, so repeated events get distinct keys."""
-    seen: dict = {}
-    result = []
-    for entry in reversed(entries_newest_first):
-        identity = _identity(entry)
-        n = seen.get(identity, 0)
-        seen[identity] = n + 1
-        result.append((entry, n))
-    return result
-
-
-# ---------------------------------------------------------------- storage
-
-def _insert(table: str, columns: tuple[str, ...], rows: list[tuple]) -> int:
-    """INSERT OR IGNORE in bounded IMMEDIATE transactions; returns how many rows were new."""
-    if not rows:
-        return 0
-    sql = f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    connection = database.connection()
-    stored = 0
-    for start in range(0, len(rows), BATCH_ROWS):
-        with database.atomic("IMMEDIATE"):
-            before = connection.total_changes
-            connection.executemany(sql, rows[start:start + BATCH_ROWS])
-            stored += connection.total_changes - before
-    return stored
+MOVE_BATCH = 5000       # rows moved from staging per transaction
+MAX_PAGES = 1000
 
 
 def local_domains() -> frozenset[str]:
@@ -203,6 +61,63 @@ def refresh_local_domains(client, configured: tuple[str, ...] = ()) -> list[str]
 
 # ---------------------------------------------------------------- fetching
 
+@dataclass
+class FetchResult:
+    source: str
+    fetched: int = 0
+    stored: int = 0
+    unparsed: int = 0
+    pages: int = 0
+    gap_missed: int = 0
+    oldest: int | None = None
+    newest: int | None = None
+    timed: int = 0
+
+    def as_dict(self) -> dict:
+        return {"fetched": self.fetched, "stored": self.stored, "unparsed": self.unparsed,
+                "pages": self.pages, "gap_missed": self.gap_missed}
+
+    def saw(self, when: int | None) -> None:
+        if when is not None:
+            self.timed += 1
+            self.oldest = when if self.oldest is None else min(self.oldest, when)
+            self.newest = when if self.newest is None else max(self.newest, when)
+
+
+class Staging:
+    """A scratch copy of a log table without indexes: cheap to fill, emptied by `move`."""
+
+    def __init__(self, source: Source):
+        self.source = source
+        self.table = f"staging_{source.table}"
+        database.execute_sql(f"CREATE TABLE IF NOT EXISTS {self.table} AS "
+                             f"SELECT {', '.join(source.columns)} FROM {source.table} WHERE 0")
+        database.execute_sql(f"DELETE FROM {self.table}")
+
+    def add(self, rows: list[tuple]) -> None:
+        if rows:
+            with database.atomic("IMMEDIATE"):
+                database.connection().executemany(self.source.insert_sql(self.table, "INSERT"), rows)
+
+    def move(self) -> int:
+        """Into the log table, oldest first (staged newest first), a batch per transaction."""
+        connection = database.connection()
+        columns = ", ".join(self.source.columns)
+        highest = connection.execute(f"SELECT MAX(rowid) FROM {self.table}").fetchone()[0] or 0
+        stored = 0
+        while highest > 0:
+            lowest = max(1, highest - MOVE_BATCH + 1)
+            with database.atomic("IMMEDIATE"):
+                before = connection.total_changes
+                connection.execute(f"INSERT OR IGNORE INTO {self.source.table} ({columns}) SELECT {columns} "
+                                   f"FROM {self.table} WHERE rowid BETWEEN ? AND ? ORDER BY rowid DESC",
+                                   (lowest, highest))
+                stored += connection.total_changes - before
+            highest = lowest - 1
+        database.execute_sql(f"DELETE FROM {self.table}")
+        return stored
+
+
 class Ingestor:
     """Runs on the scheduler thread: the single writer of log data."""
 
@@ -216,12 +131,12 @@ class Ingestor:
 
     def fetch_all(self) -> dict:
         results, errors = {}, []
-        for source in SOURCES:
+        for name in SOURCES:
             try:
-                results[source] = self.fetch_source(source).as_dict()
+                results[name] = self.fetch_source(name).as_dict()
             except Exception as error:
-                self._record_state(source, error=f"{type(error).__name__}: {error}")
-                errors.append(f"{source}: {error}")
+                self._record_state(name, error=f"{type(error).__name__}: {error}")
+                errors.append(f"{name}: {error}")
                 if isinstance(error, MailcowAuthError):
                     # The same key for every source: asking again only adds a failed login
                     # toward a netfilter ban of this host. The next cycle tries again.
@@ -230,118 +145,103 @@ class Ingestor:
             raise FetchFailed("; ".join(errors), results)
         return results
 
-    def fetch_source(self, source: str) -> FetchResult:
-        result = FetchResult(source)
-        model = {"postfix": PostfixLine, "rspamd": RspamdRow, "netfilter": NetfilterLine}[source]
-        newest_stored = model.select(model.time).order_by(model.time.desc()).limit(1).scalar()
-        segments, ended = self._collect(source, newest_stored is not None, result)
-        now = int(self.clock())
-        rows = []
-        for segment in segments:
-            rows.extend(self._rows(source, segment, now, result))
-        result.fetched = sum(len(s) for s in segments)
-        if source == "postfix":
-            rows = self.blacklist.filter_postfix(rows)
-        elif source == "rspamd":
-            rows = self.blacklist.filter_rspamd(rows)
-        elif source == "netfilter":
-            _pair_attempts(rows)
-        table = model._meta.table_name
-        columns = {"postfix": _POSTFIX_COLUMNS, "rspamd": _RSPAMD_COLUMNS, "netfilter": _NETFILTER_COLUMNS}[source]
-        result.stored = _insert(table, columns, rows)
-        if source == "postfix":
+    def fetch_source(self, name: str) -> FetchResult:
+        source = SOURCES[name]
+        result = FetchResult(name)
+        newest_stored = database.execute_sql(f"SELECT MAX(time) FROM {source.table}").fetchone()[0]
+        staging = Staging(source)
+        ended = self._fetch_pages(source, newest_stored is not None, staging, result)
+        result.stored = staging.move()
+        if name == "postfix":
             self.blacklist.purge_hidden_queues()
-        if ended and newest_stored is not None and result.fetched:
-            self._record_gap(source, segments, newest_stored, result)
-        self._record_state(source, result=result)
+        if ended and newest_stored is not None and result.timed:
+            self._record_gap(name, newest_stored, result)
+        self._record_state(name, result=result)
         return result
 
-    def _collect(self, source: str, has_stored: bool, result: FetchResult) -> tuple[list[list], bool]:
-        """Newest-first entries, as segments that were each one consistent view of the list.
+    def _fetch_pages(self, source: Source, has_stored: bool, staging: Staging, result: FetchResult) -> bool:
+        """Stage pages from the newest back to the first one that meets stored lines.
 
-        Returns (segments, ended): `ended` is True when mailcow's list ran out before we met
-        a stored line, which on any run but the first means lines were trimmed unseen.
+        Returns True when mailcow's list ran out first: on any run but the first, the lines
+        before it were trimmed unseen.
         """
-        page_size = self.page_sizes[source]
-        page = self.client.logs(source, count=page_size)
-        result.pages = 1
-        segments = [list(page)]
-        total = len(page)
+        page_size = self.page_sizes[source.name]
+        occurrences = Occurrences()
+        context = local_domains() if source.name == "rspamd" else None
+        page = self.client.logs(source.name, count=page_size)
+        result.pages, position, new, tail = 1, 0, page, []
         while True:
+            self._stage(source, new, occurrences, context, staging, result)
+            position += len(new)
+            tail = (tail + list(new))[-OVERLAP:]
             if len(page) < page_size:
-                return segments, True
-            if has_stored and self._reaches_stored(source, segments[-1]):
-                return segments, False
+                return True
+            if has_stored and self._reaches_stored(source, tail, context):
+                return False
             if result.pages >= MAX_PAGES:
-                log.warning("%s: stopped paging back after %d pages", source, result.pages)
-                return segments, False
-            first = max(total - OVERLAP, 0) + 1
-            page = self.client.logs(source, first=first, last=first + page_size - 1)
+                log.warning("%s: stopped paging back after %d pages", source.name, result.pages)
+                return False
+            first = max(position - OVERLAP, 0) + 1
+            page = self.client.logs(source.name, first=first, last=first + page_size - 1)
             result.pages += 1
             if not page:
-                return segments, True
-            spliced = _splice(segments[-1], page)
-            if spliced is None:
-                # New lines pushed more than a page between requests: keep the page as its own
-                # segment; the unique keys still dedupe what overlaps.
-                segments.append(list(page))
-                total += len(page)
-            else:
-                segments[-1].extend(spliced)
-                total += len(spliced)
-            if len(page) < page_size:
-                return segments, True
+                return True
+            new = _splice(tail, page)
+            if new is None:
+                # More lines were pushed than a page between two requests: take the page
+                # whole; the unique keys dedupe what overlaps.
+                new = page
 
-    def _reaches_stored(self, source: str, entries: list) -> bool:
-        tail = entries[-OVERLAP:]
+    def _stage(self, source: Source, entries: list, occurrences: Occurrences, context, staging: Staging,
+               result: FetchResult) -> None:
+        occurrences.next_page()
+        rows = self._rows(source, entries, occurrences, context, result)
+        if source.name == "postfix":
+            rows = self.blacklist.filter_postfix(rows)
+        elif source.name == "rspamd":
+            rows = self.blacklist.filter_rspamd(rows)
+        else:
+            _pair_attempts(rows)
+        staging.add(rows)
+
+    def _rows(self, source: Source, entries: list, occurrences: Occurrences, context,
+              result: FetchResult) -> list[tuple]:
         now = int(self.clock())
-        keys = [row[0] for row in self._rows(source, tail, now, FetchResult(source))]
-        model = {"postfix": PostfixLine, "rspamd": RspamdRow, "netfilter": NetfilterLine}[source]
-        key_field = model.row_key if source == "rspamd" else model.line_key
-        return model.select().where(key_field.in_(keys)).exists()
-
-    def _rows(self, source: str, entries: list, now: int, result: FetchResult) -> list[tuple]:
         rows = []
-        domains = local_domains() if source == "rspamd" else None
-        for entry, occurrence in with_occurrences(entries):
+        for entry in entries:
+            result.fetched += 1
             if entry is None:
                 result.unparsed += 1   # mailcow could not decode the stored line: nothing to keep
                 continue
-            if source == "postfix":
-                row = postfix_row(entry, occurrence, now)
-                ok = row[5]
-            elif source == "netfilter":
-                row = netfilter_row(entry, occurrence, now)
-                ok = row[4]
-            else:
-                row = rspamd_row(entry, occurrence, now, domains)
-                ok = row[2]
-            if not ok:
+            row = source.build(entry, occurrences.number(entry), now, context)
+            if not row[source.parsed_at]:
                 result.unparsed += 1
+            result.saw(entry_time(entry.get(source.time_field)) if isinstance(entry, dict) else None)
             rows.append(row)
         return rows
 
-    def _record_gap(self, source: str, segments: list[list], newest_stored: int, result: FetchResult) -> None:
-        entries = [e for s in segments for e in s]
-        field_name = "unix_time" if source == "rspamd" else "time"
-        times = [t for t in (_entry_time(e.get(field_name)) for e in entries if isinstance(e, dict)) if t is not None]
-        if not times:
-            return
-        oldest, newest = min(times), max(times)
-        if oldest <= newest_stored:
+    def _reaches_stored(self, source: Source, tail: list, context) -> bool:
+        keys = [row[0] for row in self._rows(source, tail, Occurrences(), context, FetchResult(source.name))]
+        key_column = source.columns[0]
+        found = database.execute_sql(f"SELECT 1 FROM {source.table} WHERE {key_column} IN "
+                                     f"({', '.join('?' * len(keys))}) LIMIT 1", keys).fetchone() if keys else None
+        return found is not None
+
+    def _record_gap(self, name: str, newest_stored: int, result: FetchResult) -> None:
+        if result.oldest <= newest_stored:
             return   # the list ran out exactly where our data begins: nothing missed
-        span = max(newest - oldest, 1)
-        missed = max(1, round(len(times) / span * (oldest - newest_stored)))
+        span = max(result.newest - result.oldest, 1)
+        missed = max(1, round(result.timed / span * (result.oldest - newest_stored)))
         result.gap_missed = missed
-        Gap.create(source=source, start_time=newest_stored, end_time=oldest, estimated_missed=missed,
+        Gap.create(source=name, start_time=newest_stored, end_time=result.oldest, estimated_missed=missed,
                    detected_at=int(self.clock()))
         log.warning("%s: gap between %s and %s, about %d lines were trimmed by mailcow before they could be "
-                    "fetched (fetch more often or raise FETCH_COUNT_%s)", source, _iso(newest_stored), _iso(oldest),
-                    missed, source.upper())
+                    "fetched (fetch more often or raise FETCH_COUNT_%s)", name, _iso(newest_stored),
+                    _iso(result.oldest), missed, name.upper())
 
-    def _record_state(self, source: str, result: FetchResult | None = None, error: str | None = None) -> None:
+    def _record_state(self, name: str, result: FetchResult | None = None, error: str | None = None) -> None:
         now = int(self.clock())
-        state, _ = ImportState.get_or_create(source=source)
+        state, _ = ImportState.get_or_create(source=name)
         state.last_fetch_run = now
         state.last_error = error
         if result is not None:
@@ -361,8 +261,8 @@ class FetchFailed(RuntimeError):
 
 def _splice(have: list, page: list) -> list | None:
     """What `page` adds after `have`, found by locating have's last entries inside page."""
-    tail = [_identity(e) for e in have[-OVERLAP:]]
-    texts = [_identity(e) for e in page]
+    tail = [identity(e) for e in have[-OVERLAP:]]
+    texts = [identity(e) for e in page]
     width = len(tail)
     for offset in range(0, len(texts) - width + 1):
         if texts[offset:offset + width] == tail:

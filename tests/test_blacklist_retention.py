@@ -80,7 +80,7 @@ def test_a_message_only_for_a_blacklisted_recipient_is_hidden(blacklisted):
 
 
 def test_retention_deletes_old_data_in_batches_and_keeps_the_rest(app):
-    from mailcow_logs_viewer.ingest import _POSTFIX_COLUMNS, _insert, postfix_row
+    from mailcow_logs_viewer.log_rows import POSTFIX, insert_rows, postfix_row
 
     old, new = NOW - 10 * 86400, NOW - 3600
     rows = []
@@ -89,7 +89,7 @@ def test_retention_deletes_old_data_in_batches_and_keeps_the_rest(app):
         entry = {"time": str(at + index % 50), "priority": "info", "program": "postfix/qmgr",
                  "message": f"{index:010X}: removed"}
         rows.append(postfix_row(entry, 0, at))
-    _insert("postfix_line", _POSTFIX_COLUMNS, rows)
+    insert_rows(POSTFIX, rows)
     NetfilterLine.create(line_key=1, time=old, priority="warn", message="old")
     NetfilterLine.create(line_key=2, time=new, priority="warn", message="new")
     Correlator().run()
