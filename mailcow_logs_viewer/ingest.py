@@ -221,10 +221,14 @@ class Ingestor:
         return rows
 
     def _reaches_stored(self, source: Source, tail: list, context) -> bool:
-        keys = [row[0] for row in self._rows(source, tail, Occurrences(), context, FetchResult(source.name))]
-        key_column = source.columns[0]
-        found = database.execute_sql(f"SELECT 1 FROM {source.table} WHERE {key_column} IN "
-                                     f"({', '.join('?' * len(keys))}) LIMIT 1", keys).fetchone() if keys else None
+        rows = self._rows(source, tail, Occurrences(), context, FetchResult(source.name))
+        if not rows:
+            return False
+        # (time, key) is the unique index: a row-value IN list is answered from it directly.
+        pairs = [value for row in rows for value in (row[1], row[0])]
+        found = database.execute_sql(
+            f"SELECT 1 FROM {source.table} WHERE (time, {source.columns[0]}) IN "
+            f"(VALUES {', '.join(['(?, ?)'] * len(rows))}) LIMIT 1", pairs).fetchone()
         return found is not None
 
     def _record_gap(self, name: str, newest_stored: int, result: FetchResult) -> None:

@@ -15,7 +15,7 @@ class BaseModel(Model):
 
 
 class PostfixLine(BaseModel):
-    line_key = IntegerField(unique=True)      # 64-bit hash of time, program, message and occurrence
+    line_key = IntegerField()                 # 64-bit hash of time, program, message and occurrence
     time = IntegerField()
     program = CharField()
     priority = CharField()
@@ -41,10 +41,11 @@ class PostfixLine(BaseModel):
     message_ref = IntegerField(null=True)     # Message.id of a NOQUEUE reject; queue lines belong to legs
 
     class Meta:
-        # Index entries end with the rowid, so (time) also orders ties by id. Columns that
-        # most lines leave empty get partial indexes: a fraction of the size and write cost.
+        # The unique key leads with the time: new lines append at the end of the index
+        # instead of landing at random places in it (half the insert cost), and it serves
+        # every time-ordered list. Columns that most lines leave empty get partial indexes.
         indexes = (
-            (("time",), False),
+            (("time", "line_key"), True),
             (("queue_id", "time"), False),
         )
 
@@ -59,7 +60,7 @@ for _fields in ((PostfixLine.message_ref,), (PostfixLine.linked_queue_id,), (Pos
 
 
 class RspamdRow(BaseModel):
-    row_key = IntegerField(unique=True)
+    row_key = IntegerField()
     time = IntegerField()
     parsed = BooleanField(default=True)
     raw = TextField(null=True)                # the original row as JSON, when it could not be mapped
@@ -83,7 +84,7 @@ class RspamdRow(BaseModel):
 
     class Meta:
         indexes = (
-            (("time", "id"), False),
+            (("time", "row_key"), True),
             (("message_id",), False),
             (("sender_smtp", "time"), False),
             (("message_ref",), False),
@@ -91,7 +92,7 @@ class RspamdRow(BaseModel):
 
 
 class NetfilterLine(BaseModel):
-    line_key = IntegerField(unique=True)
+    line_key = IntegerField()
     time = IntegerField()
     priority = CharField()
     message = TextField()
@@ -108,7 +109,7 @@ class NetfilterLine(BaseModel):
 
     class Meta:
         indexes = (
-            (("time", "id"), False),
+            (("time", "line_key"), True),
             (("ip", "time"), False),
             (("username", "time"), False),
             (("action", "time"), False),
