@@ -110,6 +110,10 @@ def _serve(settings) -> int:
     simulator = None
     if settings.demo:
         from mailcow_logs_viewer.simulator import start_demo_mailcow
+        # The simulated history is generated afresh, relative to now, at every start: yesterday's
+        # demo database would hold the same mail a second time at other times.
+        for suffix in ("", "-wal", "-shm"):
+            settings.database_path.with_name(settings.database_path.name + suffix).unlink(missing_ok=True)
         simulator = start_demo_mailcow()
         settings = settings.replace(mailcow_url=simulator.url, mailcow_api_key=simulator.api_key)
     runtime = Runtime(settings)

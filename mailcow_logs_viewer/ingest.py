@@ -189,8 +189,9 @@ class Ingestor:
             new = _splice(tail, page)
             if new is None:
                 # More lines were pushed than a page between two requests: take the page
-                # whole; the unique keys dedupe what overlaps.
-                new = page
+                # whole and number it afresh, so that what overlaps gets the same keys as
+                # before and is deduplicated by the unique index.
+                new, occurrences = page, Occurrences()
 
     def _stage(self, source: Source, entries: list, occurrences: Occurrences, context, staging: Staging,
                result: FetchResult) -> None:
