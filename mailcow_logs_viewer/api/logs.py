@@ -98,7 +98,7 @@ def postfix_logs():
     return jsonify(page_envelope(total, args["page"], args["limit"], data))
 
 
-@bp.get("/logs/postfix/by-queue/<queue_id>")
+@bp.get("/logs/postfix/by-queue/<queue_id>", merge_slashes=False)
 def postfix_by_queue(queue_id: str):
     if len(queue_id) > 64:
         raise ApiError(404, "Queue ID not found")

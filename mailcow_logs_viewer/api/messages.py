@@ -92,7 +92,7 @@ def netfilter_item(row: NetfilterLine) -> dict:
             "auth_method": row.auth_method, "action": row.action}
 
 
-@bp.get("/message/<correlation_key>/details")
+@bp.get("/message/<correlation_key>/details", merge_slashes=False)
 def message_details(correlation_key: str):
     if len(correlation_key) > 128:
         raise ApiError(404, "Message not found")
