@@ -16,7 +16,7 @@ import time
 from .db import database
 from .direction import classify
 from .ingest import local_domains
-from .models import Leg, Message, PostfixLine, RspamdRow, State
+from .models import Leg, Message, RspamdRow, State
 from .outcome import MessageFacts, compute_message
 
 log = logging.getLogger(__name__)

@@ -207,6 +207,7 @@ class Recipient(BaseModel):
 
 
 _partial_index(Recipient, Recipient.orig_to, Recipient.message_ref)
+Message.add_index(Message.index(Message.expired_unlinked).where(Message.expired_unlinked == True))  # noqa: E712
 
 
 class ImportState(BaseModel):

@@ -165,7 +165,3 @@ def fetched_app(make_settings, simulator):
     yield application
     runtime.client.close()
     database.close()
-
-
-def reopen(path: Path) -> None:
-    open_database(path)

@@ -2,7 +2,6 @@
 once, bursts recovered by paging back, trimmed lines reported as gaps, faults survived."""
 from __future__ import annotations
 
-import json
 import time
 
 import pytest

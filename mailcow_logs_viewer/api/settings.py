@@ -74,8 +74,10 @@ def _import_status() -> dict:
 
 
 def _correlation_status(runtime) -> dict:
-    total, complete, expired = database.execute_sql(
-        "SELECT COUNT(*), COALESCE(SUM(is_complete), 0), COALESCE(SUM(expired_unlinked), 0) FROM message").fetchone()
+    # Three index-only counts rather than one SUM over every message row.
+    total = Message.select(Message.id).count()
+    complete = Message.select(Message.id).where(Message.is_complete == True).count()  # noqa: E712
+    expired = Message.select(Message.id).where(Message.expired_unlinked == True).count()  # noqa: E712
     last = State.get_or_none(State.key == "correlate_postfix")
     runner = runtime.runner
     last_run = runner.statuses["complete_correlations"].last_run if runner and "complete_correlations" in runner.statuses else None
