@@ -14,7 +14,7 @@ import requests
 
 from mailcow_logs_viewer import create_app
 from mailcow_logs_viewer.config import load_settings
-from mailcow_logs_viewer.db import database, open_database
+from mailcow_logs_viewer.db import database
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
