@@ -14,12 +14,15 @@ table in time order, in bounded transactions, once the fetch is complete.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from .blacklist import Blacklist
 from .db import database
-from .log_rows import SOURCES, Occurrences, Source, entry_time, identity
+from .log_rows import SOURCES, Occurrences, Source, identity
 from .mailcow import MailcowAuthError
 from .models import Gap, ImportState, LocalDomain
 
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 OVERLAP = 20            # entries re-requested at each page boundary to splice pages together
 MOVE_BATCH = 5000       # rows moved from staging per transaction
 MAX_PAGES = 1000
+# Rspamd keeps 1,000 history rows and each is a few kB of JSON: bigger pages only cost memory.
+MAX_RSPAMD_PAGE = 1000
 
 
 def local_domains() -> frozenset[str]:
@@ -85,14 +90,45 @@ class FetchResult:
 
 
 class Staging:
-    """A scratch copy of a log table without indexes: cheap to fill, emptied by `move`."""
+    """A scratch copy of a log table without indexes: cheap to fill, emptied by `move`.
+
+    It lives in a separate file attached to the writer's connection, without journal or
+    syncs: its rows are disposable (a fetch starts by emptying it), so writing them twice
+    through the WAL, as the main file would, buys nothing.
+    """
 
     def __init__(self, source: Source):
         self.source = source
-        self.table = f"staging_{source.table}"
-        database.execute_sql(f"CREATE TABLE IF NOT EXISTS {self.table} AS "
-                             f"SELECT {', '.join(source.columns)} FROM {source.table} WHERE 0")
-        database.execute_sql(f"DELETE FROM {self.table}")
+        self.table = f"staging.{source.table}"
+        try:
+            self._prepare()
+        except sqlite3.DatabaseError as error:
+            # Without a journal, a write cut short (a full disk, a crash) can leave the file
+            # unreadable. Its content is disposable: start a new one.
+            log.warning("staging file unusable (%s); starting a new one", error)
+            self._detach()
+            Path(self.path).unlink(missing_ok=True)
+            self._prepare()
+
+    @property
+    def path(self) -> str:
+        return database.database + "-staging"
+
+    def _prepare(self) -> None:
+        connection = database.connection()
+        if "staging" not in {row[1] for row in connection.execute("PRAGMA database_list")}:
+            connection.execute("ATTACH DATABASE ? AS staging", (self.path,))
+            connection.execute("PRAGMA staging.journal_mode = OFF")
+            connection.execute("PRAGMA staging.synchronous = OFF")
+        connection.execute(f"DROP TABLE IF EXISTS {self.table}")
+        connection.execute(f"CREATE TABLE {self.table} AS "
+                           f"SELECT {', '.join(self.source.columns)} FROM main.{self.source.table} WHERE 0")
+
+    @staticmethod
+    def _detach() -> None:
+        connection = database.connection()
+        if "staging" in {row[1] for row in connection.execute("PRAGMA database_list")}:
+            connection.execute("DETACH DATABASE staging")
 
     def add(self, rows: list[tuple]) -> None:
         if rows:
@@ -109,12 +145,14 @@ class Staging:
             lowest = max(1, highest - MOVE_BATCH + 1)
             with database.atomic("IMMEDIATE"):
                 before = connection.total_changes
-                connection.execute(f"INSERT OR IGNORE INTO {self.source.table} ({columns}) SELECT {columns} "
+                connection.execute(f"INSERT OR IGNORE INTO main.{self.source.table} ({columns}) SELECT {columns} "
                                    f"FROM {self.table} WHERE rowid BETWEEN ? AND ? ORDER BY rowid DESC",
                                    (lowest, highest))
                 stored += connection.total_changes - before
             highest = lowest - 1
-        database.execute_sql(f"DELETE FROM {self.table}")
+        connection.execute(f"DROP TABLE {self.table}")
+        if connection.execute("PRAGMA staging.freelist_count").fetchone()[0] > 2560:
+            connection.execute("VACUUM staging")   # give a big first import's 10+ MB back to the disk
         return stored
 
 
@@ -126,7 +164,8 @@ class Ingestor:
         self.settings = settings
         self.clock = clock
         self.blacklist = Blacklist(settings.blacklist_emails)
-        self.page_sizes = {"postfix": settings.fetch_count_postfix, "rspamd": settings.fetch_count_rspamd,
+        self.page_sizes = {"postfix": settings.fetch_count_postfix,
+                           "rspamd": min(settings.fetch_count_rspamd, MAX_RSPAMD_PAGE),
                            "netfilter": settings.fetch_count_netfilter}
 
     def fetch_all(self) -> dict:
@@ -163,35 +202,39 @@ class Ingestor:
         """Stage pages from the newest back to the first one that meets stored lines.
 
         Returns True when mailcow's list ran out first: on any run but the first, the lines
-        before it were trimmed unseen.
+        before it were trimmed unseen. The next page is requested while the current one is
+        parsed and staged, so that mailcow's time to answer overlaps ours.
         """
         page_size = self.page_sizes[source.name]
         occurrences = Occurrences()
         context = local_domains() if source.name == "rspamd" else None
-        page = self.client.logs(source.name, count=page_size)
-        result.pages, position, new, tail = 1, 0, page, []
-        while True:
-            self._stage(source, new, occurrences, context, staging, result)
-            position += len(new)
-            tail = (tail + list(new))[-OVERLAP:]
-            if len(page) < page_size:
-                return True
-            if has_stored and self._reaches_stored(source, tail, context):
-                return False
-            if result.pages >= MAX_PAGES:
-                log.warning("%s: stopped paging back after %d pages", source.name, result.pages)
-                return False
-            first = max(position - OVERLAP, 0) + 1
-            page = self.client.logs(source.name, first=first, last=first + page_size - 1)
-            result.pages += 1
-            if not page:
-                return True
-            new = _splice(tail, page)
-            if new is None:
-                # More lines were pushed than a page between two requests: take the page
-                # whole and number it afresh, so that what overlaps gets the same keys as
-                # before and is deduplicated by the unique index.
-                new, occurrences = page, Occurrences()
+        with ThreadPoolExecutor(1, thread_name_prefix=f"fetch-{source.name}") as requests:
+            page = self.client.logs(source.name, count=page_size)
+            result.pages, position, new, tail = 1, 0, page, []
+            while True:
+                position += len(new)
+                tail = (tail + list(new))[-OVERLAP:]
+                ended = len(page) < page_size
+                if ended or (has_stored and self._reaches_stored(source, tail, context)):
+                    self._stage(source, new, occurrences, context, staging, result)
+                    return ended
+                if result.pages >= MAX_PAGES:
+                    self._stage(source, new, occurrences, context, staging, result)
+                    log.warning("%s: stopped paging back after %d pages", source.name, result.pages)
+                    return False
+                first = max(position - OVERLAP, 0) + 1
+                upcoming = requests.submit(self.client.logs, source.name, first=first, last=first + page_size - 1)
+                self._stage(source, new, occurrences, context, staging, result)
+                page = upcoming.result()
+                result.pages += 1
+                if not page:
+                    return True
+                new = _splice(tail, page)
+                if new is None:
+                    # More lines were pushed than a page between two requests: take the page
+                    # whole and number it afresh, so that what overlaps gets the same keys as
+                    # before and is deduplicated by the unique index.
+                    new, occurrences = page, Occurrences()
 
     def _stage(self, source: Source, entries: list, occurrences: Occurrences, context, staging: Staging,
                result: FetchResult) -> None:
@@ -217,7 +260,8 @@ class Ingestor:
             row = source.build(entry, occurrences.number(entry), now, context)
             if not row[source.parsed_at]:
                 result.unparsed += 1
-            result.saw(entry_time(entry.get(source.time_field)) if isinstance(entry, dict) else None)
+            if row[source.parsed_at]:
+                result.saw(row[1])
             rows.append(row)
         return rows
 
@@ -265,13 +309,18 @@ class FetchFailed(RuntimeError):
 
 
 def _splice(have: list, page: list) -> list | None:
-    """What `page` adds after `have`, found by locating have's last entries inside page."""
+    """What `page` adds after `have`, found by locating have's last entries inside page.
+
+    The overlap sits near the top of the page (shifted by what mailcow logged between two
+    requests), so identities are computed only as far as the search goes.
+    """
     tail = [identity(e) for e in have[-OVERLAP:]]
-    texts = [identity(e) for e in page]
     width = len(tail)
-    for offset in range(0, len(texts) - width + 1):
-        if texts[offset:offset + width] == tail:
-            return page[offset + width:]
+    seen: list = []
+    for entry in page:
+        seen.append(identity(entry))
+        if len(seen) >= width and seen[-width:] == tail:
+            return page[len(seen):]
     return None
 
 

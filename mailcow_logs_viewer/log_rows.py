@@ -47,11 +47,23 @@ def raw_text(entry) -> str:
         return repr(entry)
 
 
+# What tells two Rspamd history rows apart: serialising a whole row (symbols and all, a few
+# kB) for every comparison would cost more than parsing it.
+_RSPAMD_IDENTITY = ("unix_time", "message-id", "subject", "score", "action", "size", "ip", "user", "sender_smtp",
+                    "time_real")
+
+
 def identity(entry):
     """What makes two entries the same event: their fields. A log entry's few string fields
-    are compared as they are (cheap); anything else through its JSON text."""
-    if type(entry) is dict and len(entry) <= 4:
-        values = tuple(entry.items())
+    are compared as they are (cheap), an Rspamd row by its scalar fields, anything else
+    through its JSON text."""
+    if type(entry) is dict:
+        if len(entry) <= 4:
+            values = tuple(entry.items())
+        elif "unix_time" in entry:
+            values = tuple(entry.get(name) for name in _RSPAMD_IDENTITY) + (str(entry.get("rcpt_smtp")),)
+        else:
+            return raw_text(entry)
         try:
             hash(values)
             return values
@@ -116,13 +128,15 @@ def netfilter_row(entry, occurrence: int, fallback_time: int, _context=None) -> 
 
 
 def rspamd_row(entry, occurrence: int, fallback_time: int, local_domains: frozenset[str]) -> tuple:
-    raw = raw_text(entry)
-    key = line_key("rspamd", raw, occurrence)
     try:
         record = map_rspamd_row(entry)
     except RspamdRowError:
+        raw = raw_text(entry)
         when = entry_time(entry.get("unix_time")) if isinstance(entry, dict) else None
-        return (key, when if when is not None else fallback_time, False, raw) + (None,) * 13 + (False, False, "unknown")
+        return ((line_key("rspamd", raw, occurrence), when if when is not None else fallback_time, False, raw)
+                + (None,) * 13 + (False, False, "unknown"))
+    same = identity(entry)
+    key = line_key("rspamd", *(same if isinstance(same, tuple) else (same,)), occurrence)
     direction = classify(record.has_auth, False, record.rcpt_smtp, local_domains)
     message_id = f"<{record.message_id}>" if record.message_id else None
     return (key, record.time, True, None, message_id, record.subject, record.size, record.sender_smtp,
