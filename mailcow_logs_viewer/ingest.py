@@ -23,7 +23,7 @@ from pathlib import Path
 from .blacklist import Blacklist
 from .db import database
 from .log_rows import SOURCES, Occurrences, Source, identity
-from .mailcow import MailcowAuthError
+from .mailcow import MailcowAuthError, MailcowError
 from .models import Gap, ImportState, LocalDomain
 
 log = logging.getLogger(__name__)
@@ -169,19 +169,20 @@ class Ingestor:
                            "netfilter": settings.fetch_count_netfilter}
 
     def fetch_all(self) -> dict:
-        results, errors = {}, []
+        results, errors, causes = {}, [], []
         for name in SOURCES:
             try:
                 results[name] = self.fetch_source(name).as_dict()
             except Exception as error:
                 self._record_state(name, error=f"{type(error).__name__}: {error}")
                 errors.append(f"{name}: {error}")
+                causes.append(error)
                 if isinstance(error, MailcowAuthError):
                     # The same key for every source: asking again only adds a failed login
                     # toward a netfilter ban of this host. The next cycle tries again.
                     break
         if errors:
-            raise FetchFailed("; ".join(errors), results)
+            raise FetchFailed("; ".join(errors), results, causes)
         return results
 
     def fetch_source(self, name: str) -> FetchResult:
@@ -303,9 +304,15 @@ class Ingestor:
 
 
 class FetchFailed(RuntimeError):
-    def __init__(self, message: str, results: dict):
+    def __init__(self, message: str, results: dict, causes: list[Exception]):
         super().__init__(message)
         self.results = results
+        self.causes = causes
+
+    @property
+    def mailcow_error(self) -> MailcowError | None:
+        """The first failure that was mailcow's, if any (a full disk is ours, not mailcow's)."""
+        return next((c for c in self.causes if isinstance(c, MailcowError)), None)
 
 
 def _splice(have: list, page: list) -> list | None:

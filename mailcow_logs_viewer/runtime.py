@@ -7,7 +7,7 @@ import threading
 import time
 
 from .correlate import Correlator
-from .ingest import Ingestor, refresh_local_domains
+from .ingest import FetchFailed, Ingestor, refresh_local_domains
 from .jobs import JobRunner
 from .mailcow import MailcowClient
 from .retention import cleanup
@@ -45,8 +45,8 @@ class Runtime:
         ingestor = Ingestor(self.client, self.settings)
         try:
             fetched = ingestor.fetch_all()
-        except Exception as error:
-            self.note_mailcow(error)
+        except FetchFailed as error:
+            self.note_mailcow(error.mailcow_error)
             # What did arrive is still worth correlating before we report the failure.
             self.correlator.run()
             raise
