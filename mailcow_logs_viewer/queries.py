@@ -79,12 +79,22 @@ def compile_search(query: str, term_expr):
     return reduce(and_, clauses) if clauses else None
 
 
-def message_filters(args: dict) -> list:
+def search_and_dates(args: dict, term_expr, time_field) -> list:
+    """What every list shares: the search syntax and the date range on its time column."""
     where = []
     if args.get("search"):
-        expr = compile_search(args["search"], message_term)
+        expr = compile_search(args["search"], term_expr)
         if expr is not None:
             where.append(expr)
+    if args.get("start_date") is not None:
+        where.append(time_field >= args["start_date"])
+    if args.get("end_date") is not None:
+        where.append(time_field <= args["end_date"])
+    return where
+
+
+def message_filters(args: dict) -> list:
+    where = search_and_dates(args, message_term, Message.first_seen)
     if args.get("sender"):
         where.append(_address_match(args["sender"], "sender"))
     if args.get("recipient"):
@@ -97,10 +107,6 @@ def message_filters(args: dict) -> list:
         where.append(Message.user == args["user"])
     if args.get("ip"):
         where.append(Message.ip == args["ip"])
-    if args.get("start_date") is not None:
-        where.append(Message.first_seen >= args["start_date"])
-    if args.get("end_date") is not None:
-        where.append(Message.first_seen <= args["end_date"])
     return where
 
 
@@ -141,11 +147,7 @@ def postfix_term(term: Term):
 
 
 def postfix_filters(args: dict) -> list:
-    where = []
-    if args.get("search"):
-        expr = compile_search(args["search"], postfix_term)
-        if expr is not None:
-            where.append(expr)
+    where = search_and_dates(args, postfix_term, PostfixLine.time)
     if args.get("sender"):
         queues = Leg.select(Leg.queue_id).where(Leg.sender == args["sender"])
         where.append((PostfixLine.sender == args["sender"]) | PostfixLine.queue_id.in_(queues))
@@ -158,10 +160,6 @@ def postfix_filters(args: dict) -> list:
             where.append(PostfixLine.status == args["status"])
     if args.get("queue_id"):
         where.append(PostfixLine.queue_id == args["queue_id"])
-    if args.get("start_date") is not None:
-        where.append(PostfixLine.time >= args["start_date"])
-    if args.get("end_date") is not None:
-        where.append(PostfixLine.time <= args["end_date"])
     return where
 
 
@@ -178,11 +176,7 @@ def rspamd_term(term: Term):
 
 
 def rspamd_filters(args: dict) -> list:
-    where = []
-    if args.get("search"):
-        expr = compile_search(args["search"], rspamd_term)
-        if expr is not None:
-            where.append(expr)
+    where = search_and_dates(args, rspamd_term, RspamdRow.time)
     if args.get("sender"):
         where.append(RspamdRow.sender_smtp == args["sender"])
     if args.get("direction"):
@@ -195,10 +189,6 @@ def rspamd_filters(args: dict) -> list:
         where.append(RspamdRow.action == args["action"])
     if args.get("is_spam") is not None:
         where.append(RspamdRow.is_spam == args["is_spam"])
-    if args.get("start_date") is not None:
-        where.append(RspamdRow.time >= args["start_date"])
-    if args.get("end_date") is not None:
-        where.append(RspamdRow.time <= args["end_date"])
     return where
 
 
@@ -213,11 +203,7 @@ def netfilter_term(term: Term):
 
 
 def netfilter_filters(args: dict) -> list:
-    where = []
-    if args.get("search"):
-        expr = compile_search(args["search"], netfilter_term)
-        if expr is not None:
-            where.append(expr)
+    where = search_and_dates(args, netfilter_term, NetfilterLine.time)
     if args.get("ip"):
         where.append(NetfilterLine.ip == args["ip"])
     if args.get("username"):
@@ -227,10 +213,6 @@ def netfilter_filters(args: dict) -> list:
             where.append(NetfilterLine.auth_failure == True)  # noqa: E712
         else:
             where.append(NetfilterLine.action == args["action"])
-    if args.get("start_date") is not None:
-        where.append(NetfilterLine.time >= args["start_date"])
-    if args.get("end_date") is not None:
-        where.append(NetfilterLine.time <= args["end_date"])
     return where
 
 

@@ -2,11 +2,13 @@
 servers in subprocesses for end-to-end and browser tests."""
 from __future__ import annotations
 
+import datetime
 import os
 import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -165,3 +167,40 @@ def fetched_app(make_settings, simulator):
     yield application
     runtime.client.close()
     database.close()
+
+
+@contextmanager
+def simulated_world(data_dir: Path, seed: int, hours: float = 6, rate_per_hour: float = 120, **env):
+    """(test client, simulator, settings) over a database holding `hours` of simulated mail,
+    fetched over HTTP and correlated. The defaults fit mailcow's buffers: nothing is trimmed."""
+    from mailcow_logs_viewer.runtime import Runtime
+    from mailcow_logs_viewer.simulator import SimulatedMailcow, TrafficGenerator
+
+    sim = SimulatedMailcow(TrafficGenerator(seed=seed, rate_per_hour=rate_per_hour))
+    sim.start()
+    sim.preload(hours=hours, now=time.time())
+    settings = load_settings(base_env(data_dir, MAILCOW_URL=sim.url, MAILCOW_API_KEY=sim.api_key,
+                                      FETCH_COUNT_POSTFIX=5000, **env))
+    runtime = Runtime(settings)
+    app = create_app(settings, runtime)
+    runtime.refresh_domains()
+    runtime.fetch_and_correlate()
+    try:
+        yield app.test_client(), sim, settings
+    finally:
+        runtime.client.close()
+        sim.stop()
+        database.close()
+
+
+def run_scheduled(runner, name: str, timeout: float = 60.0) -> None:
+    """Make the scheduler thread run job `name` now, and wait until it has."""
+    status = runner.statuses[name]
+    before = status.runs
+    job = next(j for j in runner.scheduler.jobs if j.job_func.args and j.job_func.args[0] == name)
+    job.next_run = datetime.datetime.now()
+    deadline = time.time() + timeout
+    while status.runs == before:
+        assert runner.alive, "the scheduler thread died"
+        assert time.time() < deadline, f"the scheduler did not run {name} within {timeout} s"
+        time.sleep(0.02)

@@ -8,35 +8,16 @@ from collections import Counter
 
 import pytest
 
-from mailcow_logs_viewer import create_app
-from mailcow_logs_viewer.db import database, open_database
-from mailcow_logs_viewer.runtime import Runtime
+from mailcow_logs_viewer.db import open_database
 
-from conftest import SIM_SEED, base_env
+from conftest import SIM_SEED, simulated_world
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """(test client, simulator) over a database holding 6 simulated hours."""
-    import time
-
-    from mailcow_logs_viewer.config import load_settings
-    from mailcow_logs_viewer.simulator import SimulatedMailcow, TrafficGenerator
-
-    sim = SimulatedMailcow(TrafficGenerator(seed=SIM_SEED, rate_per_hour=120))
-    sim.start()
-    sim.preload(hours=6, now=time.time())
-    settings = load_settings(base_env(tmp_path_factory.mktemp("api"), MAILCOW_URL=sim.url,
-                                      MAILCOW_API_KEY=sim.api_key, FETCH_COUNT_POSTFIX=5000,
-                                      CSV_EXPORT_LIMIT=100))
-    runtime = Runtime(settings)
-    app = create_app(settings, runtime)
-    runtime.refresh_domains()
-    runtime.fetch_and_correlate()
-    yield app.test_client(), sim, settings
-    runtime.client.close()
-    sim.stop()
-    database.close()
+    """(test client, simulator, settings) over a database holding 6 simulated hours."""
+    with simulated_world(tmp_path_factory.mktemp("api"), SIM_SEED, CSV_EXPORT_LIMIT=100) as built:
+        yield built
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ exactly once, and the file passes an integrity check.
 """
 from __future__ import annotations
 
-import datetime
 import logging
 import shutil
 import sqlite3
@@ -23,6 +22,8 @@ from mailcow_logs_viewer import create_app
 from mailcow_logs_viewer.db import database
 from mailcow_logs_viewer.models import NetfilterLine, PostfixLine, RspamdRow
 from mailcow_logs_viewer.runtime import Runtime
+
+from conftest import run_scheduled
 
 
 def _mount(target, size: str) -> None:
@@ -46,19 +47,6 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(target)], capture_output=True, timeout=30)
 
 
-def _run_scheduled(runner, name: str, timeout: float = 60.0) -> None:
-    """Make the scheduler thread run job `name` now, and wait until it has."""
-    status = runner.statuses[name]
-    before = status.runs
-    job = next(j for j in runner.scheduler.jobs if j.job_func.args and j.job_func.args[0] == name)
-    job.next_run = datetime.datetime.now()
-    deadline = time.time() + timeout
-    while status.runs == before:
-        assert runner.alive, "the scheduler thread died"
-        assert time.time() < deadline, f"the scheduler did not run {name} within {timeout} s"
-        time.sleep(0.02)
-
-
 def _stored_postfix() -> list[tuple]:
     return sorted(PostfixLine.select(PostfixLine.time, PostfixLine.program, PostfixLine.message).tuples())
 
@@ -80,8 +68,8 @@ def test_disk_full_fails_writes_keeps_reads_and_loses_nothing_once_space_is_free
     runner.tick = 0.02
     runner.start(run_immediately=False)
     try:
-        _run_scheduled(runner, "refresh_domains")
-        _run_scheduled(runner, "fetch_logs")
+        run_scheduled(runner, "refresh_domains")
+        run_scheduled(runner, "fetch_logs")
         assert runner.statuses["fetch_logs"].last_error is None
         stored_before = _stored_postfix()
         assert stored_before == _buffer_postfix(simulator)
@@ -94,7 +82,7 @@ def test_disk_full_fails_writes_keeps_reads_and_loses_nothing_once_space_is_free
         caplog.clear()
         with caplog.at_level(logging.ERROR, logger="mailcow_logs_viewer.jobs"):
             for _ in range(2):
-                _run_scheduled(runner, "fetch_logs")
+                run_scheduled(runner, "fetch_logs")
                 error = runner.statuses["fetch_logs"].last_error
                 assert error and "full" in error, error
         assert any("database or disk is full" in r.getMessage() for r in caplog.records)
@@ -120,9 +108,9 @@ def test_disk_full_fails_writes_keeps_reads_and_loses_nothing_once_space_is_free
 
         # Space is freed; the next cycles store everything mailcow still holds, once.
         subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True, capture_output=True)
-        _run_scheduled(runner, "fetch_logs")
+        run_scheduled(runner, "fetch_logs")
         assert runner.statuses["fetch_logs"].last_error is None
-        _run_scheduled(runner, "fetch_logs")
+        run_scheduled(runner, "fetch_logs")
         stored, expected = _stored_postfix(), _buffer_postfix(simulator)
         assert len(stored) == len(expected) and stored == expected
         assert RspamdRow.select().count() == len(simulator.buffer("rspamd"))

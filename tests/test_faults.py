@@ -23,6 +23,8 @@ from mailcow_logs_viewer.db import database
 from mailcow_logs_viewer.models import NetfilterLine, PostfixLine, RspamdRow
 from mailcow_logs_viewer.runtime import Runtime
 
+from conftest import run_scheduled
+
 LOGS = ("/api/v1/get/logs/postfix", "/api/v1/get/logs/rspamd-history", "/api/v1/get/logs/netfilter")
 # Faults after which a fetch cycle fails (and mailcow is reported unreachable). `{}` is what
 # mailcow sends for an empty list and `null` entries are lines it could not decode: both are
@@ -40,19 +42,6 @@ def _stored_postfix() -> list[tuple]:
 
 def _buffer_postfix(sim) -> list[tuple]:
     return sorted((int(e["time"]), e["program"], e["message"]) for e in sim.buffer("postfix") if e is not None)
-
-
-def _run_scheduled(runner, name: str, timeout: float = 60.0) -> None:
-    """Make the scheduler thread run job `name` now, and wait until it has."""
-    status = runner.statuses[name]
-    before = status.runs
-    job = next(j for j in runner.scheduler.jobs if j.job_func.args and j.job_func.args[0] == name)
-    job.next_run = datetime.datetime.now()
-    deadline = time.time() + timeout
-    while status.runs == before:
-        assert runner.alive, "the scheduler thread died"
-        assert time.time() < deadline, f"the scheduler did not run {name} within {timeout} s"
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -82,8 +71,8 @@ def running(make_settings, simulator):
 def test_mailcow_fault_for_several_cycles_then_recovery(running, fault):
     sim, runtime, client, start = running
     runner = runtime.runner
-    _run_scheduled(runner, "refresh_domains")
-    _run_scheduled(runner, "fetch_logs")
+    run_scheduled(runner, "refresh_domains")
+    run_scheduled(runner, "fetch_logs")
     assert runner.statuses["fetch_logs"].last_error is None
     assert _stored_postfix() == _buffer_postfix(sim)
     total_before = client.get("/api/messages?limit=1").get_json()["total"]
@@ -96,7 +85,7 @@ def test_mailcow_fault_for_several_cycles_then_recovery(running, fault):
     for cycle in range(1, cycles + 1):
         sim.advance(start + cycle * 300)          # mailcow keeps logging while we cannot read it
         requests_before = {path: sim.count_requests(path) for path in LOGS}
-        _run_scheduled(runner, "fetch_logs")
+        run_scheduled(runner, "fetch_logs")
         if fault == "unauthorized":
             # A 401 is never retried, and one 401 ends the cycle: every failed try counts
             # toward a netfilter ban of this host.
@@ -130,17 +119,17 @@ def test_mailcow_fault_for_several_cycles_then_recovery(running, fault):
     if fault in FAILING:
         # The hourly domain refresh fails the same way and is recorded, not fatal.
         if fault != "slow":
-            _run_scheduled(runner, "refresh_domains")
+            run_scheduled(runner, "refresh_domains")
             assert runner.statuses["refresh_domains"].last_error
         assert runtime.mailcow_state["reachable"] is False
-    _run_scheduled(runner, "complete_correlations")
+    run_scheduled(runner, "complete_correlations")
     assert runner.statuses["complete_correlations"].last_error is None
     assert runner.alive
 
     sim.set_fault(None)
     sim.advance(start + (cycles + 1) * 300)
-    _run_scheduled(runner, "fetch_logs")
-    _run_scheduled(runner, "refresh_domains")
+    run_scheduled(runner, "fetch_logs")
+    run_scheduled(runner, "refresh_domains")
     assert runner.statuses["fetch_logs"].last_error is None
     assert runner.statuses["refresh_domains"].last_error is None
     stored, expected = _stored_postfix(), _buffer_postfix(sim)
@@ -157,7 +146,7 @@ def test_reads_are_answered_while_a_fetch_hangs_on_a_slow_mailcow(running):
     """A fetch stuck on mailcow's timeouts holds no lock that readers wait for."""
     sim, runtime, client, start = running
     runner = runtime.runner
-    _run_scheduled(runner, "fetch_logs")
+    run_scheduled(runner, "fetch_logs")
     sim.set_fault("slow")
     status = runner.statuses["fetch_logs"]
     before = status.runs
