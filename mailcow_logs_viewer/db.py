@@ -70,8 +70,50 @@ def _migration_2_message_search(db: SqliteDatabase) -> None:
     db.execute_sql("INSERT INTO message_fts(message_fts) VALUES ('rebuild')")
 
 
+# Messages per hour of their first time, kept by triggers so that every path that writes
+# messages (correlation, retention, the blacklist) keeps them exact. The dashboard and the
+# timeline sum at most 720 of these rows instead of counting up to millions of messages.
+_HOURLY_COLUMNS = {"total": "1", "spam": "{m}.is_spam", "bounced": "{m}.final_status = 'bounced'",
+                   "rejected": "{m}.final_status = 'rejected'", "inbound": "{m}.direction = 'inbound'",
+                   "outbound": "{m}.direction = 'outbound'", "internal": "{m}.direction = 'internal'"}
+
+
+def _hourly_statements() -> list[str]:
+    names = ", ".join(_HOURLY_COLUMNS)
+
+    def add(m: str) -> str:
+        values = ", ".join(expr.format(m=m) for expr in _HOURLY_COLUMNS.values())
+        updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in _HOURLY_COLUMNS)
+        return (f"INSERT INTO message_hour (hour, {names}) VALUES ({m}.first_seen / 3600, {values}) "
+                f"ON CONFLICT(hour) DO UPDATE SET {updates};")
+
+    def remove(m: str) -> str:
+        updates = ", ".join(f"{c} = {c} - ({expr.format(m=m)})" for c, expr in _HOURLY_COLUMNS.items())
+        return f"UPDATE message_hour SET {updates} WHERE hour = {m}.first_seen / 3600;"
+
+    watched = ("first_seen", "is_spam", "final_status", "direction")
+    changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in watched)
+    return [
+        "CREATE TABLE IF NOT EXISTS message_hour (hour INTEGER PRIMARY KEY, "
+        + ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in _HOURLY_COLUMNS) + ")",
+        f"CREATE TRIGGER IF NOT EXISTS message_hour_insert AFTER INSERT ON message BEGIN {add('new')} END",
+        f"CREATE TRIGGER IF NOT EXISTS message_hour_delete AFTER DELETE ON message BEGIN {remove('old')} END",
+        f"CREATE TRIGGER IF NOT EXISTS message_hour_update AFTER UPDATE OF {', '.join(watched)} ON message "
+        f"WHEN {changed} BEGIN {remove('old')} {add('new')} END",
+    ]
+
+
+def _migration_3_hourly_counts(db: SqliteDatabase) -> None:
+    """Version 3: per-hour message counts, filled from existing rows."""
+    for statement in _hourly_statements():
+        db.execute_sql(statement)
+    sums = ", ".join(f"SUM({expr.format(m='message')})" for expr in _HOURLY_COLUMNS.values())
+    db.execute_sql(f"INSERT INTO message_hour (hour, {', '.join(_HOURLY_COLUMNS)}) "
+                   f"SELECT first_seen / 3600, {sums} FROM message GROUP BY first_seen / 3600")
+
+
 # MIGRATIONS[n] upgrades a file from version n+1 to n+2. Version 1 is the first release's schema.
-MIGRATIONS = [_migration_2_message_search]
+MIGRATIONS = [_migration_2_message_search, _migration_3_hourly_counts]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
@@ -130,7 +172,7 @@ def migrate(db: SqliteDatabase) -> int:
     if version == 0 and not db.get_tables():
         with db.atomic("IMMEDIATE"):
             db.create_tables(ALL_TABLES)
-            for statement in _fts_statements():
+            for statement in _fts_statements() + _hourly_statements():
                 db.execute_sql(statement)
             db.execute_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return 0

@@ -204,3 +204,14 @@ def run_scheduled(runner, name: str, timeout: float = 60.0) -> None:
         assert runner.alive, "the scheduler thread died"
         assert time.time() < deadline, f"the scheduler did not run {name} within {timeout} s"
         time.sleep(0.02)
+
+
+def assert_hourly_counts_match_messages() -> None:
+    """The trigger-kept message_hour table equals a GROUP BY over the messages themselves."""
+    direct = database.execute_sql(
+        "SELECT first_seen / 3600, COUNT(*), SUM(is_spam), SUM(final_status = 'bounced'), "
+        "SUM(final_status = 'rejected'), SUM(direction = 'inbound'), SUM(direction = 'outbound'), "
+        "SUM(direction = 'internal') FROM message GROUP BY 1 ORDER BY 1").fetchall()
+    kept = database.execute_sql("SELECT hour, total, spam, bounced, rejected, inbound, outbound, internal "
+                                "FROM message_hour WHERE total > 0 ORDER BY hour").fetchall()
+    assert kept == direct

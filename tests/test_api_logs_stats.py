@@ -11,7 +11,7 @@ import pytest
 
 from mailcow_logs_viewer.db import open_database
 
-from conftest import SIM_SEED, simulated_world
+from conftest import SIM_SEED, assert_hourly_counts_match_messages, simulated_world
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +137,7 @@ def test_timeline_has_one_bucket_per_hour_including_empty_ones(client, sim):
     assert client.get("/api/stats/timeline?hours=0").status_code == 400
     assert client.get("/api/stats/timeline?hours=721").status_code == 400
     assert len(client.get("/api/stats/timeline?hours=720").get_json()["timeline"]) == 720
+    assert_hourly_counts_match_messages()
 
 
 def test_top_blocked_ips_and_spam_triggers(client, sim):

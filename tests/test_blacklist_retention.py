@@ -16,6 +16,8 @@ from mailcow_logs_viewer.mailcow import MailcowClient, MailcowUnreachable
 from mailcow_logs_viewer.models import Leg, Message, NetfilterLine, PostfixLine, Recipient, RspamdRow
 from mailcow_logs_viewer.retention import cleanup
 
+from conftest import assert_hourly_counts_match_messages
+
 NOW = int(time.time())
 
 
@@ -57,6 +59,7 @@ def test_blacklisted_sender_hides_the_whole_message_even_across_fetches(blacklis
     assert RspamdRow.select().count() == 0
     Correlator().run()
     assert Message.select().count() == 0
+    assert_hourly_counts_match_messages()
 
 
 def test_blacklisted_bcc_recipient_hides_only_its_own_lines(blacklisted):
@@ -100,6 +103,7 @@ def test_retention_deletes_old_data_in_batches_and_keeps_the_rest(app):
     assert [n.message for n in NetfilterLine.select()] == ["new"]
     assert Leg.select().where(Leg.last_time < NOW - 7 * 86400).count() == 0
     assert database.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert_hourly_counts_match_messages()
 
 
 def test_local_domains_survive_a_restart_without_mailcow(make_settings, simulator):

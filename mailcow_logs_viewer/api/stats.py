@@ -39,53 +39,53 @@ class ActivitySchema(QuerySchema):
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
-def _count(*where) -> int:
-    return Message.select(Message.id).where(*where).count()
+_METRICS = ("total", "spam", "bounced", "rejected", "inbound", "outbound", "internal")
+_PARTIAL_SUMS = ("COUNT(*), SUM(is_spam), SUM(final_status = 'bounced'), SUM(final_status = 'rejected'), "
+                 "SUM(direction = 'inbound'), SUM(direction = 'outbound'), SUM(direction = 'internal')")
+
+
+def window_counts(since: int) -> dict[str, int]:
+    """Messages whose first time is at or after `since`, by metric: the whole hours from the
+    hourly counters, the part of an hour at the window's start counted exactly."""
+    next_hour = -(-since // HOUR)
+    whole = database.execute_sql(
+        f"SELECT {', '.join(f'SUM({m})' for m in _METRICS)} FROM message_hour WHERE hour >= ?", (next_hour,)).fetchone()
+    part = database.execute_sql(f"SELECT {_PARTIAL_SUMS} FROM message WHERE first_seen >= ? AND first_seen < ?",
+                                (since, next_hour * HOUR)).fetchone()
+    return {m: (a or 0) + (b or 0) for m, a, b in zip(_METRICS, whole, part)}
 
 
 @bp.get("/stats/dashboard")
 def dashboard():
     now = int(time.time())
-    day, week, month = now - DAY, now - 7 * DAY, now - 30 * DAY
-    messages_24h = _count(Message.first_seen >= day)
-    spam_24h = _count(Message.is_spam == True, Message.first_seen >= day)  # noqa: E712
-
-    def status_count(status: str, since: int) -> int:
-        return _count(Message.final_status == status, Message.first_seen >= since)
-
-    def direction_count(direction: str) -> int:
-        return _count(Message.direction == direction, Message.first_seen >= day)
+    day, week, month = (window_counts(now - days * DAY) for days in (1, 7, 30))
 
     def auth_failures(since: int) -> int:
         return NetfilterLine.select(NetfilterLine.id).where(NetfilterLine.auth_failure == True,  # noqa: E712
                                                             NetfilterLine.time >= since).count()
 
     return jsonify({
-        "messages": {"24h": messages_24h, "7d": _count(Message.first_seen >= week),
-                     "30d": _count(Message.first_seen >= month)},
-        "spam": {"24h": spam_24h, "7d": _count(Message.is_spam == True, Message.first_seen >= week),  # noqa: E712
-                 "percentage_24h": round(100.0 * spam_24h / messages_24h, 2) if messages_24h else 0.0},
-        "failed_deliveries": {"24h": status_count("bounced", day), "7d": status_count("bounced", week)},
-        "rejected": {"24h": status_count("rejected", day), "7d": status_count("rejected", week)},
-        "auth_failures": {"24h": auth_failures(day), "7d": auth_failures(week)},
-        "direction": {"inbound_24h": direction_count("inbound"), "outbound_24h": direction_count("outbound"),
-                      "internal_24h": direction_count("internal")},
+        "messages": {"24h": day["total"], "7d": week["total"], "30d": month["total"]},
+        "spam": {"24h": day["spam"], "7d": week["spam"],
+                 "percentage_24h": round(100.0 * day["spam"] / day["total"], 2) if day["total"] else 0.0},
+        "failed_deliveries": {"24h": day["bounced"], "7d": week["bounced"]},
+        "rejected": {"24h": day["rejected"], "7d": week["rejected"]},
+        "auth_failures": {"24h": auth_failures(now - DAY), "7d": auth_failures(now - 7 * DAY)},
+        "direction": {"inbound_24h": day["inbound"], "outbound_24h": day["outbound"],
+                      "internal_24h": day["internal"]},
     })
 
 
 @bp.get("/stats/timeline")
 def timeline():
     hours = parse_args(TimelineSchema())["hours"]
-    now = int(time.time())
-    first_hour = (now // HOUR - hours + 1) * HOUR
-    rows = database.execute_sql(
-        "SELECT first_seen / 3600 AS h, COUNT(*), SUM(is_spam), "
-        "SUM(final_status = 'bounced'), SUM(final_status = 'rejected') "
-        "FROM message WHERE first_seen >= ? GROUP BY h", (first_hour,)).fetchall()
-    by_hour = {h: (total, spam or 0, failed or 0, rejected or 0) for h, total, spam, failed, rejected in rows}
+    last = int(time.time()) // HOUR
+    first = last - hours + 1
+    rows = database.execute_sql("SELECT hour, total, spam, bounced, rejected FROM message_hour "
+                                "WHERE hour BETWEEN ? AND ?", (first, last)).fetchall()
+    by_hour = {hour: counts for hour, *counts in rows}
     buckets = []
-    for index in range(hours):
-        hour = first_hour // HOUR + index
+    for hour in range(first, last + 1):
         total, spam, failed, rejected = by_hour.get(hour, (0, 0, 0, 0))
         buckets.append({"hour": iso(hour * HOUR), "total": total, "spam": spam, "clean": total - spam,
                         "failed": failed, "rejected": rejected})
