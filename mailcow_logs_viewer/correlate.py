@@ -27,6 +27,7 @@ LINE_BATCH = 20000          # new lines read per step
 # after `removed`, so spans of one queue id never overlap (a line is never written twice).
 LINE_IN_LEG = "postfix_line.queue_id = leg.queue_id AND postfix_line.time BETWEEN leg.first_time AND leg.last_time"
 SETTLE_SECONDS = 120        # a leg without a message-id gets a queue-derived key after this long
+UNSETTLED_FOR = 86400       # how long a leg without a message is looked at again
 UNDEF_WINDOW = 120          # Rspamd rows without a message-id match Postfix within this many seconds
 # Lines that Postfix writes after cleanup has logged the message-id (if there is one): once
 # one of them is seen, a leg without a message-id will not get one.
@@ -229,9 +230,10 @@ class Correlator:
         return ids
 
     def _assign_unsettled_legs(self) -> set[int]:
-        """Legs that had no message-id yet at their last pass, retried until they settle."""
-        legs = list(Leg.select().where(Leg.message_ref.is_null(), Leg.removed == False).dicts())  # noqa: E712
-        legs += list(Leg.select().where(Leg.message_ref.is_null(), Leg.removed == True).dicts())  # noqa: E712
+        """Legs without a message yet, retried until they settle. A leg still without one
+        after a day is an aborted session (only `client=`), and stays a leg."""
+        recent = int(self.clock()) - UNSETTLED_FOR
+        legs = list(Leg.select().where(Leg.message_ref.is_null(), Leg.last_time > recent).dicts())
         if not legs:
             return set()
         kinds: dict[int, set] = {}
@@ -249,35 +251,40 @@ class Correlator:
     # ------------------------------------------------------------ Rspamd rows
 
     def _assign_rspamd(self) -> tuple[int, set[int]]:
+        columns = (RspamdRow.id, RspamdRow.time, RspamdRow.message_id, RspamdRow.sender_smtp,
+                   RspamdRow.recipients_smtp, RspamdRow.parsed)
         cursor = _cursor("correlate_rspamd")
-        rows = list(RspamdRow.select(RspamdRow.id, RspamdRow.time, RspamdRow.message_id, RspamdRow.sender_smtp,
-                                     RspamdRow.recipients_smtp, RspamdRow.parsed)
-                    .where(RspamdRow.id > cursor).order_by(RspamdRow.id).tuples())
         # Rows without a message-id that found no Postfix leg yet are retried while young.
         max_age = int(self.clock()) - 24 * 3600
-        retry = list(RspamdRow.select(RspamdRow.id, RspamdRow.time, RspamdRow.message_id, RspamdRow.sender_smtp,
-                                      RspamdRow.recipients_smtp, RspamdRow.parsed)
+        retry = list(RspamdRow.select(*columns)
                      .where(RspamdRow.id <= cursor, RspamdRow.message_ref.is_null(), RspamdRow.parsed == True,  # noqa: E712
                             RspamdRow.message_id.is_null(), RspamdRow.time > max_age).tuples())
-        touched: set[int] = set()
-        if not rows and not retry:
-            return 0, touched
+        touched = self._link_rspamd(retry)
+        count = 0
+        while rows := list(RspamdRow.select(*columns).where(RspamdRow.id > cursor).order_by(RspamdRow.id)
+                           .limit(LINE_BATCH).tuples()):
+            touched |= self._link_rspamd(rows, cursor=rows[-1][0])
+            cursor = rows[-1][0]
+            count += len(rows)
+        return count, touched
+
+    def _link_rspamd(self, rows: list[tuple], cursor: int | None = None) -> set[int]:
+        """Each row to the message of its message-id (or, without one, of its sender and
+        recipients around its time); moves the cursor in the same transaction."""
         with database.atomic("IMMEDIATE"):
-            conn = database.connection()
             with_id = [(row_id, when, correlation_key("msgid", message_id))
-                       for row_id, when, message_id, _, _, parsed in retry + rows if parsed and message_id]
+                       for row_id, when, message_id, _, _, parsed in rows if parsed and message_id]
             ids = self._messages_for_keys({key: when for _, when, key in reversed(with_id)})
             links = [(ids[key], row_id) for row_id, _, key in with_id]
-            for row_id, when, message_id, sender, recipients, parsed in retry + rows:
+            for row_id, when, message_id, sender, recipients, parsed in rows:
                 if parsed and not message_id:
                     message = self._match_without_message_id(when, sender, json.loads(recipients or "[]"))
                     if message is not None:
                         links.append((message, row_id))
-            conn.executemany("UPDATE rspamd_row SET message_ref = ? WHERE id = ?", links)
-            touched |= {message for message, _ in links}
-            if rows:
-                _set_cursor("correlate_rspamd", rows[-1][0])
-        return len(rows), touched
+            database.connection().executemany("UPDATE rspamd_row SET message_ref = ? WHERE id = ?", links)
+            if cursor is not None:
+                _set_cursor("correlate_rspamd", cursor)
+        return {message for message, _ in links}
 
     def _match_without_message_id(self, when: int, sender: str | None, recipients: list[str]) -> int | None:
         """Rspamd says `undef`: the leg with that envelope sender that has a line for one of the

@@ -180,7 +180,7 @@ class Leg(BaseModel):
     class Meta:
         indexes = (
             (("queue_id", "first_time"), False),
-            (("message_ref",), False),
+            (("message_ref", "last_time"), False),
             (("message_id",), False),
             (("sender",), False),
         )

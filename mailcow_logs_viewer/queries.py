@@ -13,6 +13,7 @@ from operator import and_, or_
 
 from peewee import SQL, NodeList
 
+from .db import database
 from .models import Leg, Message, NetfilterLine, PostfixLine, Recipient, RspamdRow
 from .search import Term, fts_phrase, like_pattern, parse
 
@@ -68,6 +69,8 @@ def _status_expr(value: str):
 def message_term(term: Term):
     if term.field == "status":
         expr = _status_expr(term.value)
+    elif term.field in ("from", "to"):
+        expr = _address_match(term.value, _FTS_COLUMN[term.field])
     else:
         expr = _text_match(term.value, _FTS_COLUMN.get(term.field))
     return ~expr if term.negated else expr
@@ -118,8 +121,8 @@ def filtered_messages(args: dict, fields=None):
     return query
 
 
-def count_messages(args: dict) -> int:
-    return filtered_messages(args, (Message.id,)).count()
+def count_messages(args: dict, cap: int | None = None) -> int:
+    return capped_count(filtered_messages(args, (Message.id,)), cap)
 
 
 def list_messages(args: dict, offset: int, limit: int) -> list[Message]:
@@ -219,6 +222,28 @@ def netfilter_filters(args: dict) -> list:
 def select_where(model, where: list, *fields):
     query = model.select(*fields)
     return query.where(reduce(and_, where)) if where else query
+
+
+_counts: dict[str, tuple[tuple, int]] = {}
+
+
+def row_count(model) -> int:
+    """COUNT(*) of a whole table, recounted only when its first or last id moved.
+
+    Counting millions of lines on every page view grows with the data; rows are added at
+    the end (new ids) and removed from the start (retention), so an unchanged MIN(id) and
+    MAX(id) mean an unchanged count. (A blacklist purge, which deletes in the middle, is
+    picked up by the next insert.)
+    """
+    table = model._meta.table_name
+    # Two statements: SQLite answers a lone MIN or MAX of the rowid from the b-tree's edge,
+    # but both in one SELECT make it scan the table.
+    bounds = tuple(database.execute_sql(f"SELECT {edge}(id) FROM {table}").fetchone()[0] for edge in ("MIN", "MAX"))
+    cached = _counts.get(table)
+    if cached is None or cached[0] != bounds:
+        cached = (bounds, model.select(model.id).count())
+        _counts[table] = cached
+    return cached[1]
 
 
 def capped_count(query, cap: int | None) -> int:

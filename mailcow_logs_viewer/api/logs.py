@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 
 from ..errors import ApiError
 from ..models import Leg, Message, NetfilterLine, PostfixLine, RspamdRow
-from ..queries import (capped_count, decode_json, netfilter_filters, postfix_filters, rspamd_filters,
+from ..queries import (capped_count, decode_json, netfilter_filters, postfix_filters, row_count, rspamd_filters,
                        select_where)
 from .messages import netfilter_item, rspamd_item
 from .params import DateRangeMixin, PageSchema, Text, iso, page_envelope, parse_args
@@ -62,8 +62,12 @@ def line_in_leg():
     return (PostfixLine.queue_id == Leg.queue_id) & PostfixLine.time.between(Leg.first_time, Leg.last_time)
 
 
-def _max_results() -> int:
-    return current_app.config["SETTINGS"].max_search_results
+def _total(model, where: list, args: dict) -> int:
+    """The whole table's count is cached; a text search stops counting at MAX_SEARCH_RESULTS."""
+    if not where:
+        return row_count(model)
+    cap = current_app.config["SETTINGS"].max_search_results if args.get("search") else None
+    return capped_count(select_where(model, where, model.id), cap)
 
 
 def postfix_page(query, offset: int, limit: int) -> list[dict]:
@@ -91,10 +95,9 @@ def postfix_item(row: dict) -> dict:
 @bp.get("/logs/postfix")
 def postfix_logs():
     args = parse_args(PostfixListSchema())
-    query = select_where(PostfixLine, postfix_filters(args))
-    total = capped_count(select_where(PostfixLine, postfix_filters(args), PostfixLine.id),
-                         _max_results() if args.get("search") else None)
-    data = postfix_page(query, (args["page"] - 1) * args["limit"], args["limit"])
+    where = postfix_filters(args)
+    total = _total(PostfixLine, where, args)
+    data = postfix_page(select_where(PostfixLine, where), (args["page"] - 1) * args["limit"], args["limit"])
     return jsonify(page_envelope(total, args["page"], args["limit"], data))
 
 
@@ -127,7 +130,7 @@ def postfix_by_queue(queue_id: str):
 def rspamd_logs():
     args = parse_args(RspamdListSchema())
     where = rspamd_filters(args)
-    total = capped_count(select_where(RspamdRow, where, RspamdRow.id), _max_results() if args.get("search") else None)
+    total = _total(RspamdRow, where, args)
     rows = (select_where(RspamdRow, where, RspamdRow, Message.correlation_key)
             .join(Message, join_type=JOIN.LEFT_OUTER, on=(Message.id == RspamdRow.message_ref))
             .order_by(RspamdRow.time.desc(), RspamdRow.id.desc())
@@ -145,7 +148,7 @@ def rspamd_logs():
 def netfilter_logs():
     args = parse_args(NetfilterListSchema())
     where = netfilter_filters(args)
-    total = capped_count(select_where(NetfilterLine, where, NetfilterLine.id), _max_results() if args.get("search") else None)
+    total = _total(NetfilterLine, where, args)
     rows = (select_where(NetfilterLine, where).order_by(NetfilterLine.time.desc(), NetfilterLine.id.desc())
             .offset((args["page"] - 1) * args["limit"]).limit(args["limit"]))
     return jsonify(page_envelope(total, args["page"], args["limit"], [netfilter_item(r) for r in rows]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import reduce
 from operator import or_
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 from marshmallow import fields, validate
 
 from ..errors import ApiError
@@ -65,7 +65,10 @@ def messages():
     rows = list_messages(args, (page - 1) * limit, limit)
     outcomes = outcomes_by_message([m.id for m in rows])
     data = [message_summary(m, outcomes[m.id]) for m in rows]
-    return jsonify(page_envelope(count_messages(args), page, limit, data))
+    # A text search stops counting at MAX_SEARCH_RESULTS: the page itself is found from the
+    # newest end, but an exact total would walk every match.
+    cap = current_app.config["SETTINGS"].max_search_results if args.get("search") else None
+    return jsonify(page_envelope(count_messages(args, cap), page, limit, data))
 
 
 def postfix_line_item(line: dict) -> dict:

@@ -9,6 +9,7 @@ from peewee import fn
 from ..db import database
 from ..ingest import local_domains
 from ..models import Gap, ImportState, Message, NetfilterLine, PostfixLine, RspamdRow, State
+from ..queries import row_count
 from .health import mailcow_block
 from .params import iso
 
@@ -44,27 +45,6 @@ def _configuration(settings) -> dict:
     }
 
 
-_counts: dict[str, tuple[tuple, int]] = {}
-
-
-def _row_count(model) -> int:
-    """COUNT(*) of a log table, recounted only when its first or last id moved.
-
-    Counting millions of lines on every call would make this page slow at scale; rows are
-    added at the end (new ids) and removed from the start (retention), so unchanged
-    MIN(id) and MAX(id) mean an unchanged count.
-    """
-    table = model._meta.table_name
-    # Two statements: SQLite answers a lone MIN or MAX of the rowid from the b-tree's edge,
-    # but both in one SELECT make it scan the table.
-    bounds = tuple(database.execute_sql(f"SELECT {edge}(id) FROM {table}").fetchone()[0] for edge in ("MIN", "MAX"))
-    cached = _counts.get(table)
-    if cached is None or cached[0] != bounds:
-        cached = (bounds, model.select(model.id).count())
-        _counts[table] = cached
-    return cached[1]
-
-
 def _import_status() -> dict:
     states = {s.source: s for s in ImportState.select()}
     gaps: dict[str, list] = {}
@@ -76,7 +56,7 @@ def _import_status() -> dict:
     for source, model in _SOURCES:
         state = states.get(source)
         oldest = model.select(fn.MIN(model.time)).scalar()
-        total = _row_count(model)
+        total = row_count(model)
         source_gaps = gaps.get(source, [])
         result[source] = {
             "last_import": iso(state.last_import) if state else None,
@@ -94,7 +74,7 @@ def _import_status() -> dict:
 
 def _correlation_status(runtime) -> dict:
     # Three index-only counts rather than one SUM over every message row.
-    total = Message.select(Message.id).count()
+    total = row_count(Message)
     complete = Message.select(Message.id).where(Message.is_complete == True).count()  # noqa: E712
     expired = Message.select(Message.id).where(Message.expired_unlinked == True).count()  # noqa: E712
     last = State.get_or_none(State.key == "correlate_postfix")
