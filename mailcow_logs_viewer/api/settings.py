@@ -9,7 +9,7 @@ from peewee import fn
 from ..db import database
 from ..ingest import local_domains
 from ..models import Gap, ImportState, Message, NetfilterLine, PostfixLine, RspamdRow, State
-from ..queries import message_total, row_count
+from ..queries import hourly_counts, row_count
 from .health import mailcow_block
 from .params import iso
 
@@ -73,7 +73,7 @@ def _import_status() -> dict:
 
 
 def _correlation_status(runtime) -> dict:
-    total = message_total()
+    total = hourly_counts()["total"]
     # Incomplete messages are the few recent ones: count those, not the many complete ones.
     complete = total - Message.select(Message.id).where(Message.is_complete == False).count()  # noqa: E712
     expired = Message.select(Message.id).where(Message.expired_unlinked == True).count()  # noqa: E712

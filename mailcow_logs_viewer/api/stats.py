@@ -18,6 +18,7 @@ from peewee import fn
 
 from ..db import database
 from ..models import Message, NetfilterLine
+from ..queries import hourly_counts
 from .messages import message_summary
 from .params import QuerySchema, iso, parse_args
 
@@ -39,26 +40,10 @@ class ActivitySchema(QuerySchema):
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
-_METRICS = ("total", "spam", "bounced", "rejected", "inbound", "outbound", "internal")
-_PARTIAL_SUMS = ("COUNT(*), SUM(is_spam), SUM(final_status = 'bounced'), SUM(final_status = 'rejected'), "
-                 "SUM(direction = 'inbound'), SUM(direction = 'outbound'), SUM(direction = 'internal')")
-
-
-def window_counts(since: int) -> dict[str, int]:
-    """Messages whose first time is at or after `since`, by metric: the whole hours from the
-    hourly counters, the part of an hour at the window's start counted exactly."""
-    next_hour = -(-since // HOUR)
-    whole = database.execute_sql(
-        f"SELECT {', '.join(f'SUM({m})' for m in _METRICS)} FROM message_hour WHERE hour >= ?", (next_hour,)).fetchone()
-    part = database.execute_sql(f"SELECT {_PARTIAL_SUMS} FROM message WHERE first_seen >= ? AND first_seen < ?",
-                                (since, next_hour * HOUR)).fetchone()
-    return {m: (a or 0) + (b or 0) for m, a, b in zip(_METRICS, whole, part)}
-
-
 @bp.get("/stats/dashboard")
 def dashboard():
     now = int(time.time())
-    day, week, month = (window_counts(now - days * DAY) for days in (1, 7, 30))
+    day, week, month = (hourly_counts(now - days * DAY) for days in (1, 7, 30))
 
     def auth_failures(since: int) -> int:
         return NetfilterLine.select(NetfilterLine.id).where(NetfilterLine.auth_failure == True,  # noqa: E712
