@@ -190,12 +190,32 @@ def outcomes_by_message(message_ids: list[int]) -> dict[int, list[Recipient]]:
 
 # --------------------------------------------------------------------------- log lists
 
-def postfix_term(term: Term):
-    column = {"from": PostfixLine.sender, "to": PostfixLine.recipient, "queue": PostfixLine.queue_id,
-              "msgid": PostfixLine.message_id, "ip": PostfixLine.client_ip, "user": PostfixLine.sasl_username,
-              "status": PostfixLine.status}.get(term.field, PostfixLine.message)
-    expr = column == term.value if term.field == "status" else _like(column, term.value)
-    return ~expr if term.negated else expr
+def _log_term(fields: dict, anywhere: tuple, exact: tuple = ()):
+    """The search-term compiler of a log table: `field:value` looks in that field's column
+    (whole values for the fields in `exact`), a plain word in any of the `anywhere` columns."""
+    def term_expr(term: Term):
+        column = fields.get(term.field)
+        if column is None:
+            expr = reduce(or_, [_like(c, term.value) for c in anywhere])
+        elif term.field in exact:
+            expr = column == term.value
+        else:
+            expr = _like(column, term.value)
+        return ~expr if term.negated else expr
+    return term_expr
+
+
+postfix_term = _log_term(
+    {"from": PostfixLine.sender, "to": PostfixLine.recipient, "queue": PostfixLine.queue_id,
+     "msgid": PostfixLine.message_id, "ip": PostfixLine.client_ip, "user": PostfixLine.sasl_username,
+     "status": PostfixLine.status}, (PostfixLine.message,), exact=("status",))
+rspamd_term = _log_term(
+    {"from": RspamdRow.sender_smtp, "to": RspamdRow.recipients_smtp, "subject": RspamdRow.subject,
+     "msgid": RspamdRow.message_id, "ip": RspamdRow.ip, "user": RspamdRow.user, "status": RspamdRow.action},
+    (RspamdRow.subject, RspamdRow.sender_smtp, RspamdRow.message_id, RspamdRow.recipients_smtp))
+netfilter_term = _log_term(
+    {"ip": NetfilterLine.ip, "user": NetfilterLine.username, "status": NetfilterLine.action},
+    (NetfilterLine.message, NetfilterLine.ip, NetfilterLine.username))
 
 
 def postfix_filters(args: dict) -> list:
@@ -215,18 +235,6 @@ def postfix_filters(args: dict) -> list:
     return where
 
 
-def rspamd_term(term: Term):
-    column = {"from": RspamdRow.sender_smtp, "to": RspamdRow.recipients_smtp, "subject": RspamdRow.subject,
-              "msgid": RspamdRow.message_id, "ip": RspamdRow.ip, "user": RspamdRow.user,
-              "status": RspamdRow.action}.get(term.field)
-    if column is None:
-        expr = (_like(RspamdRow.subject, term.value) | _like(RspamdRow.sender_smtp, term.value)
-                | _like(RspamdRow.message_id, term.value) | _like(RspamdRow.recipients_smtp, term.value))
-    else:
-        expr = _like(column, term.value)
-    return ~expr if term.negated else expr
-
-
 def rspamd_filters(args: dict) -> list:
     where = search_and_dates(args, rspamd_term, RspamdRow.time)
     if args.get("sender"):
@@ -242,16 +250,6 @@ def rspamd_filters(args: dict) -> list:
     if args.get("is_spam") is not None:
         where.append(RspamdRow.is_spam == args["is_spam"])
     return where
-
-
-def netfilter_term(term: Term):
-    column = {"ip": NetfilterLine.ip, "user": NetfilterLine.username, "status": NetfilterLine.action}.get(term.field)
-    if column is None:
-        expr = (_like(NetfilterLine.message, term.value) | _like(NetfilterLine.ip, term.value)
-                | _like(NetfilterLine.username, term.value))
-    else:
-        expr = _like(column, term.value)
-    return ~expr if term.negated else expr
 
 
 def netfilter_filters(args: dict) -> list:
