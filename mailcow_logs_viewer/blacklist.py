@@ -11,14 +11,11 @@ import json
 import time
 
 from .db import database
+from .log_rows import PostfixRow, RspamdHistoryRow
 from .models import Leg, Message, PostfixLine, Recipient, State
 
 _STATE_KEY = "blacklist_hidden_queues"
 _KEEP_SECONDS = 3 * 86400
-# Column positions in ingest's Postfix row tuples.
-_TIME, _QUEUE, _SENDER, _RECIPIENT, _NRCPT, _KIND = 1, 7, 9, 10, 21, 6
-# Rspamd row tuples: sender_smtp, recipients_smtp.
-_RS_SENDER, _RS_RCPTS = 7, 9
 
 
 class Blacklist:
@@ -41,7 +38,7 @@ class Blacklist:
         hidden = {q: t for q, t in hidden.items() if t >= cutoff}
         State.insert(key=_STATE_KEY, value=json.dumps(hidden)).on_conflict_replace().execute()
 
-    def filter_postfix(self, rows: list[tuple]) -> list[tuple]:
+    def filter_postfix(self, rows: list[PostfixRow]) -> list[PostfixRow]:
         if not self.addresses:
             return rows
         hidden = self._hidden()
@@ -50,15 +47,15 @@ class Blacklist:
         other_rcpts: dict[str, set[str]] = {}
         nrcpt: dict[str, int] = {}
         for row in rows:
-            queue = row[_QUEUE]
+            queue = row.queue_id
             if not queue:
                 continue
-            if self._listed(row[_SENDER]):
+            if self._listed(row.sender):
                 newly_hidden.add(queue)
-            if row[_RECIPIENT]:
-                (listed_rcpts if self._listed(row[_RECIPIENT]) else other_rcpts).setdefault(queue, set()).add(row[_RECIPIENT].lower())
-            if row[_NRCPT]:
-                nrcpt[queue] = row[_NRCPT]
+            if row.recipient:
+                (listed_rcpts if self._listed(row.recipient) else other_rcpts).setdefault(queue, set()).add(row.recipient.lower())
+            if row.nrcpt:
+                nrcpt[queue] = row.nrcpt
         for queue, listed in listed_rcpts.items():
             if queue not in other_rcpts and nrcpt.get(queue) == len(listed):
                 newly_hidden.add(queue)
@@ -69,11 +66,11 @@ class Blacklist:
             self._pending_purge |= newly_hidden
         kept = []
         for row in rows:
-            if row[_QUEUE] and row[_QUEUE] in hidden:
+            if row.queue_id and row.queue_id in hidden:
                 continue
-            if not row[_QUEUE] and (self._listed(row[_SENDER]) or self._listed(row[_RECIPIENT])):
+            if not row.queue_id and (self._listed(row.sender) or self._listed(row.recipient)):
                 continue   # NOQUEUE reject for a listed address
-            if self._listed(row[_RECIPIENT]):
+            if self._listed(row.recipient):
                 continue
             kept.append(row)
         return kept
@@ -93,18 +90,18 @@ class Blacklist:
             Message.delete().where(Message.id.in_(orphans)).execute()
         self._pending_purge.clear()
 
-    def filter_rspamd(self, rows: list[tuple]) -> list[tuple]:
+    def filter_rspamd(self, rows: list[RspamdHistoryRow]) -> list[RspamdHistoryRow]:
         if not self.addresses:
             return rows
         kept = []
         for row in rows:
-            if self._listed(row[_RS_SENDER]):
+            if self._listed(row.sender_smtp):
                 continue
-            recipients = json.loads(row[_RS_RCPTS]) if row[_RS_RCPTS] else []
+            recipients = json.loads(row.recipients_smtp) if row.recipients_smtp else []
             remaining = [r for r in recipients if not self._listed(r)]
             if recipients and not remaining:
                 continue
             if len(remaining) != len(recipients):
-                row = row[:_RS_RCPTS] + (json.dumps(remaining),) + row[_RS_RCPTS + 1:]
+                row = row._replace(recipients_smtp=json.dumps(remaining))
             kept.append(row)
         return kept

@@ -10,10 +10,16 @@ in that order, and a fetch cut short (crash, full disk) must leave the older par
 that the next fetch pages back to it. Pages therefore go to a staging table as they arrive
 (memory stays bounded by one page however far a fetch reaches back) and move to the log
 table in time order, in bounded transactions, once the fetch is complete.
+
+A fetch is also a cost to mailcow (PHP reads Redis and encodes JSON; PITFALLS 36), so it
+starts small: the first request asks for about as many entries as the last fetches found new,
+and pages grow only while they do not reach what is stored. At steady state the traffic
+follows the new lines; a burst costs a few growing pages, never a loss.
 """
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,15 +28,25 @@ from pathlib import Path
 
 from .blacklist import Blacklist
 from .db import database
-from .log_rows import SOURCES, Occurrences, Source, identity
-from .mailcow import MailcowAuthError, MailcowError
+from .log_rows import SOURCES, NetfilterRow, Occurrences, Source, identity
+from .mailcow import MailcowAuthError, MailcowError, MailcowUndecodable
 from .models import Gap, ImportState, LocalDomain
+from .traffic import Traffic
 
 log = logging.getLogger(__name__)
 
 OVERLAP = 20            # entries re-requested at each page boundary to splice pages together
 MOVE_BATCH = 5000       # rows moved from staging per transaction
 MAX_PAGES = 1000
+# The first request of a fetch: what the last fetches found new, with room for a busier
+# minute, plus a few entries that are certainly stored already (they show where we are).
+FIRST_PAGE_MIN = 10
+FIRST_PAGE_FACTOR = 1.25
+FIRST_PAGE_MARGIN = 5
+GROWTH = 4              # each further page is this much bigger, up to the fetch count
+# An entry without a usable time has no time in its identity; "already stored" is then
+# looked for among unparsed rows this close to the time it was given.
+UNTIMED_WINDOW = 86400
 # Rspamd keeps 1,000 history rows and each is a few kB of JSON: bigger pages only cost memory.
 MAX_RSPAMD_PAGE = 1000
 
@@ -77,10 +93,14 @@ class FetchResult:
     oldest: int | None = None
     newest: int | None = None
     timed: int = 0
+    hidden: int = 0          # rows the blacklist kept out
+    bytes: int = 0           # received from mailcow for this source
+    requests: int = 0
 
     def as_dict(self) -> dict:
         return {"fetched": self.fetched, "stored": self.stored, "unparsed": self.unparsed,
-                "pages": self.pages, "gap_missed": self.gap_missed}
+                "pages": self.pages, "gap_missed": self.gap_missed, "bytes": self.bytes,
+                "requests": self.requests}
 
     def saw(self, when: int | None) -> None:
         if when is not None:
@@ -139,15 +159,20 @@ class Staging:
         """Into the log table, oldest first (staged newest first), a batch per transaction."""
         connection = database.connection()
         columns = ", ".join(self.source.columns)
+        key, table = self.source.columns[0], self.source.table
         highest = connection.execute(f"SELECT MAX(rowid) FROM {self.table}").fetchone()[0] or 0
         stored = 0
         while highest > 0:
             lowest = max(1, highest - MOVE_BATCH + 1)
             with database.atomic("IMMEDIATE"):
                 before = connection.total_changes
-                connection.execute(f"INSERT OR IGNORE INTO main.{self.source.table} ({columns}) SELECT {columns} "
-                                   f"FROM {self.table} WHERE rowid BETWEEN ? AND ? ORDER BY rowid DESC",
-                                   (lowest, highest))
+                # An unparsed row's time may be a neighbour's, which can differ from one fetch
+                # to the next: its key (the raw text) decides whether it is stored already.
+                connection.execute(
+                    f"INSERT OR IGNORE INTO main.{table} ({columns}) SELECT {columns} FROM {self.table} AS s "
+                    f"WHERE rowid BETWEEN ? AND ? AND (s.parsed OR NOT EXISTS (SELECT 1 FROM main.{table} AS m "
+                    f"WHERE m.parsed = 0 AND m.{key} = s.{key} AND m.time BETWEEN s.time - {UNTIMED_WINDOW} "
+                    f"AND s.time + {UNTIMED_WINDOW})) ORDER BY rowid DESC", (lowest, highest))
                 stored += connection.total_changes - before
             highest = lowest - 1
         connection.execute(f"DROP TABLE {self.table}")
@@ -190,8 +215,18 @@ class Ingestor:
         result = FetchResult(name)
         newest_stored = database.execute_sql(f"SELECT MAX(time) FROM {source.table}").fetchone()[0]
         staging = Staging(source)
-        ended = self._fetch_pages(source, newest_stored is not None, staging, result)
+        traffic = Traffic(name)
+        bytes_before, requests_before = self.client.received[name], self.client.requests_made[name]
+        try:
+            ended = self._fetch_pages(source, newest_stored is not None, traffic.expected_new, staging, result)
+        finally:
+            result.bytes = self.client.received[name] - bytes_before
+            result.requests = self.client.requests_made[name] - requests_before
+            traffic.add(int(self.clock()), result.bytes, result.requests)
+            traffic.save()
         result.stored = staging.move()
+        traffic.saw_new(result.stored + result.hidden)
+        traffic.save()
         if name == "postfix":
             self.blacklist.purge_hidden_queues()
         if ended and newest_stored is not None and result.timed:
@@ -199,23 +234,33 @@ class Ingestor:
         self._record_state(name, result=result)
         return result
 
-    def _fetch_pages(self, source: Source, has_stored: bool, staging: Staging, result: FetchResult) -> bool:
+    def _first_page_size(self, name: str, has_stored: bool, expected_new: int | None) -> int:
+        full = self.page_sizes[name]
+        if not has_stored:
+            return full          # the first run takes everything mailcow holds anyway
+        if expected_new is None:
+            return min(full, FIRST_PAGE_MIN)
+        wanted = math.ceil(expected_new * FIRST_PAGE_FACTOR) + FIRST_PAGE_MARGIN
+        return min(full, max(FIRST_PAGE_MIN, wanted))
+
+    def _fetch_pages(self, source: Source, has_stored: bool, expected_new: int | None, staging: Staging,
+                     result: FetchResult) -> bool:
         """Stage pages from the newest back to the first one that meets stored lines.
 
         Returns True when mailcow's list ran out first: on any run but the first, the lines
         before it were trimmed unseen. The next page is requested while the current one is
         parsed and staged, so that mailcow's time to answer overlaps ours.
         """
-        page_size = self.page_sizes[source.name]
+        full = self.page_sizes[source.name]
         occurrences = Occurrences()
         context = local_domains() if source.name == "rspamd" else None
         with ThreadPoolExecutor(1, thread_name_prefix=f"fetch-{source.name}") as requests:
-            page = self.client.logs(source.name, count=page_size)
+            page, size = self._request(source.name, 1, self._first_page_size(source.name, has_stored, expected_new))
             result.pages, position, new, tail = 1, 0, page, []
             while True:
                 position += len(new)
                 tail = (tail + list(new))[-OVERLAP:]
-                ended = len(page) < page_size
+                ended = len(page) < size
                 if ended or (has_stored and self._reaches_stored(source, tail, context)):
                     self._stage(source, new, occurrences, context, staging, result)
                     return ended
@@ -224,9 +269,9 @@ class Ingestor:
                     log.warning("%s: stopped paging back after %d pages", source.name, result.pages)
                     return False
                 first = max(position - OVERLAP, 0) + 1
-                upcoming = requests.submit(self.client.logs, source.name, first=first, last=first + page_size - 1)
+                upcoming = requests.submit(self._request, source.name, first, min(full, size * GROWTH))
                 self._stage(source, new, occurrences, context, staging, result)
-                page = upcoming.result()
+                page, size = upcoming.result()
                 result.pages += 1
                 if not page:
                     return True
@@ -237,41 +282,83 @@ class Ingestor:
                     # before and is deduplicated by the unique index.
                     new, occurrences = page, Occurrences()
 
+    def _request(self, name: str, first: int, size: int) -> tuple[list, int]:
+        """The page of `size` entries from position `first`, and the size it was asked for.
+
+        A body that is not even a JSON array (cut short on the way, say) is asked for again
+        in halves: a smaller page may come through whole, and the loop pages on from there.
+        """
+        while True:
+            try:
+                if first == 1:
+                    return self.client.logs(name, count=size), size
+                return self.client.logs(name, first=first, last=first + size - 1), size
+            except MailcowUndecodable as error:
+                if size <= 1:
+                    raise
+                size //= 2
+                log.info("%s; asking for %d entries instead", error, size)
+
     def _stage(self, source: Source, entries: list, occurrences: Occurrences, context, staging: Staging,
                result: FetchResult) -> None:
         occurrences.next_page()
         rows = self._rows(source, entries, occurrences, context, result)
+        built = len(rows)
         if source.name == "postfix":
             rows = self.blacklist.filter_postfix(rows)
         elif source.name == "rspamd":
             rows = self.blacklist.filter_rspamd(rows)
         else:
             _pair_attempts(rows)
+        result.hidden += built - len(rows)
         staging.add(rows)
 
     def _rows(self, source: Source, entries: list, occurrences: Occurrences, context,
               result: FetchResult) -> list[tuple]:
-        now = int(self.clock())
         rows = []
         for entry in entries:
             result.fetched += 1
             if entry is None:
                 result.unparsed += 1   # mailcow could not decode the stored line: nothing to keep
                 continue
-            row = source.build(entry, occurrences.number(entry), now, context)
-            if not row[source.parsed_at]:
+            row = source.build(entry, occurrences.number(entry), None, context)
+            if row.parsed:
+                result.saw(row.time)
+            else:
                 result.unparsed += 1
-            if row[source.parsed_at]:
-                result.saw(row[1])
             rows.append(row)
+        if any(row.time is None for row in rows):
+            rows = self._give_times(rows)
         return rows
 
+    def _give_times(self, rows: list) -> list:
+        """Entries without a usable time take the time of the next older entry that has one
+        (or the newer one, or now): the entries above them in mailcow's list come and go, the
+        ones below stay put until trimmed, so the time stays the same from fetch to fetch."""
+        older = None
+        timed = []
+        for row in reversed(rows):
+            if row.time is not None:
+                older = row.time
+            timed.append(older)
+        timed.reverse()
+        newer, now = None, int(self.clock())
+        given = []
+        for row, older in zip(rows, timed):
+            if row.time is not None:
+                newer = row.time
+                given.append(row)
+            else:
+                given.append(row._replace(time=older if older is not None else newer if newer is not None else now))
+        return given
+
     def _reaches_stored(self, source: Source, tail: list, context) -> bool:
-        rows = self._rows(source, tail, Occurrences(), context, FetchResult(source.name))
+        rows = [row for row in self._rows(source, tail, Occurrences(), context, FetchResult(source.name))
+                if row.parsed]
         if not rows:
             return False
         # (time, key) is the unique index: a row-value IN list is answered from it directly.
-        pairs = [value for row in rows for value in (row[1], row[0])]
+        pairs = [value for row in rows for value in (row.time, row[0])]
         found = database.execute_sql(
             f"SELECT 1 FROM {source.table} WHERE (time, {source.columns[0]}) IN "
             f"(VALUES {', '.join(['(?, ?)'] * len(rows))}) LIMIT 1", pairs).fetchone()
@@ -331,7 +418,7 @@ def _splice(have: list, page: list) -> list | None:
     return None
 
 
-def _pair_attempts(rows: list[tuple]) -> None:
+def _pair_attempts(rows: list[NetfilterRow]) -> None:
     """Give each 'matched rule id' line the attempts left from its 'N more attempts' twin.
 
     mailcow logs the two in the same second (the consequence first, newest-first), so the
@@ -339,13 +426,13 @@ def _pair_attempts(rows: list[tuple]) -> None:
     """
     remaining: dict[tuple[int, str], int] = {}
     for row in rows:
-        if row[4] and row[9] is not None and row[6]:
-            remaining[(row[1], row[6])] = row[9]
+        if row.parsed and row.attempts_left is not None and row.ip:
+            remaining[(row.time, row.ip)] = row.attempts_left
     for index, row in enumerate(rows):
-        if row[4] and row[8] is not None and row[9] is None and row[6]:
-            attempts = remaining.get((row[1], row[6]))
+        if row.parsed and row.rule_id is not None and row.attempts_left is None and row.ip:
+            attempts = remaining.get((row.time, row.ip))
             if attempts is not None:
-                rows[index] = row[:9] + (attempts,) + row[10:]
+                rows[index] = row._replace(attempts_left=attempts)
 
 
 def _iso(epoch: int) -> str:

@@ -8,30 +8,67 @@ raw, unparsed row instead of being dropped.
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass
 from hashlib import blake2b
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from .db import database
 from .direction import classify
+from .mailcow import RawEntry
 from .parsing.netfilter import parse_netfilter
 from .parsing.postfix import parse_postfix
 from .parsing.rspamd import RspamdRowError, map_rspamd_row
 
 BATCH_ROWS = 2000       # rows per write transaction: readers never wait long
+# What SQLite's INTEGER holds, and the times a log line can have (up to year 9999, which is
+# also as far as the API's ISO dates go): anything outside is bad data, not a number to store.
+INT64_MAX = 2**63 - 1
+TIME_MAX = 253402300799
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 
 
 def entry_time(value) -> int | None:
-    """mailcow's `time`: a string of digits for Postfix, an int for netfilter (PITFALLS 4)."""
+    """mailcow's `time`: a string of digits for Postfix, an int for netfilter (PITFALLS 4).
+
+    Only ASCII digits count ("²" passes isdigit() but not int()), and only times up to the
+    year 9999: anything else is "no usable time" and the entry is kept raw.
+    """
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
+    if isinstance(value, float):
+        value = int(value) if math.isfinite(value) else None
+    elif isinstance(value, str):
+        value = value.strip()
+        value = int(value) if _ASCII_DIGITS.fullmatch(value) and len(value) <= 12 else None
+    if isinstance(value, int) and 0 <= value <= TIME_MAX:
         return value
-    if isinstance(value, float) and value == value:
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
     return None
+
+
+def bounded(value):
+    """A parsed number SQLite can store and JSON can carry: an int64, a finite float, or None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, int) and not -INT64_MAX <= value <= INT64_MAX:
+        return None
+    return value
+
+
+def encodable(text: str) -> bool:
+    """False for text SQLite cannot take: a lone surrogate (from a `\\ud800` escape) has no UTF-8."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def storable(row: tuple) -> bool:
+    return all(type(v) is not str or encodable(v) for v in row)
 
 
 def line_key(*parts) -> int:
@@ -41,9 +78,17 @@ def line_key(*parts) -> int:
 
 
 def raw_text(entry) -> str:
+    """An entry as text to keep: its JSON, or mailcow's own text when it was not JSON.
+
+    Non-ASCII stays readable unless the entry holds a lone surrogate, which only an escape
+    can keep (SQLite stores UTF-8).
+    """
+    if isinstance(entry, RawEntry):
+        return str(entry)
     try:
-        return json.dumps(entry, ensure_ascii=False, sort_keys=True)
-    except (TypeError, ValueError):
+        text = json.dumps(entry, ensure_ascii=False, sort_keys=True)
+        return text if encodable(text) else json.dumps(entry, sort_keys=True)
+    except (TypeError, ValueError, RecursionError):
         return repr(entry)
 
 
@@ -94,82 +139,159 @@ class Occurrences:
         return n
 
 
-# ---------------------------------------------------------------- one builder per source
+# ---------------------------------------------------------------- one row type per source
+# Field names are the table's column names, in order: the staging table and the INSERT are
+# built from them.
 
-def postfix_row(entry, occurrence: int, fallback_time: int, _context=None) -> tuple:
+class PostfixRow(NamedTuple):
+    line_key: int
+    time: int | None           # None only until the ingestor gives an untimed entry one
+    program: str
+    priority: str
+    message: str
+    parsed: bool
+    kind: str | None = None
+    queue_id: str | None = None
+    message_id: str | None = None
+    sender: str | None = None
+    recipient: str | None = None
+    orig_to: str | None = None
+    status: str | None = None
+    relay: str | None = None
+    delay: float | None = None
+    dsn: str | None = None
+    reply: str | None = None
+    client_ip: str | None = None
+    client_host: str | None = None
+    sasl_username: str | None = None
+    size: int | None = None
+    nrcpt: int | None = None
+    linked_queue_id: str | None = None
+
+
+class NetfilterRow(NamedTuple):
+    line_key: int
+    time: int | None
+    priority: str
+    message: str
+    parsed: bool
+    action: str | None = None
+    ip: str | None = None
+    network: str | None = None
+    rule_id: int | None = None
+    attempts_left: int | None = None
+    ban_minutes: int | None = None
+    username: str | None = None
+    auth_method: str | None = None
+    auth_failure: bool = False
+
+
+class RspamdHistoryRow(NamedTuple):
+    row_key: int
+    time: int | None
+    parsed: bool
+    raw: str | None = None
+    message_id: str | None = None
+    subject: str | None = None
+    size: int | None = None
+    sender_smtp: str | None = None
+    sender_mime: str | None = None
+    recipients_smtp: str | None = None     # JSON array
+    recipients_mime: str | None = None     # JSON array
+    score: float | None = None
+    required_score: float | None = None
+    action: str | None = None
+    symbols: str | None = None             # JSON object
+    ip: str | None = None
+    user: str | None = None
+    is_spam: bool = False
+    has_auth: bool = False
+    direction: str = "unknown"
+
+
+# ---------------------------------------------------------------- one builder per source
+# `fallback_time` is the time of an entry without a usable one; None leaves it to the caller
+# (the ingestor takes a neighbour's, so that the row's identity stays the same next fetch).
+
+def postfix_row(entry, occurrence: int, fallback_time: int | None, _context=None) -> PostfixRow:
     """One mailcow Postfix entry as a row; a malformed entry becomes a raw, unparsed row."""
     when = entry_time(entry.get("time")) if isinstance(entry, dict) else None
     message = entry.get("message") if isinstance(entry, dict) else None
     program = entry.get("program") if isinstance(entry, dict) else None
-    if when is None or not isinstance(message, str) or not isinstance(program, str):
+    if (when is None or not isinstance(message, str) or not isinstance(program, str)
+            or not encodable(message) or not encodable(program)):
         raw = raw_text(entry)
-        when = when if when is not None else fallback_time
-        return (line_key("raw", raw, occurrence), when, "?", "?", raw, False) + (None,) * 17
-    priority = entry.get("priority") if isinstance(entry.get("priority"), str) else "info"
+        return PostfixRow(line_key("raw", raw, occurrence), when if when is not None else fallback_time,
+                          "?", "?", raw, False)
+    priority = entry.get("priority")
+    priority = priority if isinstance(priority, str) and encodable(priority) else "info"
     event = parse_postfix(program, message)
-    return (line_key(when, program, priority, message, occurrence), when, program, priority, message, True,
-            event.kind, event.queue_id, event.message_id, event.sender, event.recipient, event.orig_to,
-            event.status, event.relay, event.delay, event.dsn, event.reply, event.client_ip, event.client_host,
-            event.sasl_username, event.size, event.nrcpt, event.linked_queue_id)
+    return PostfixRow(line_key(when, program, priority, message, occurrence), when, program, priority, message, True,
+                      event.kind, event.queue_id, event.message_id, event.sender, event.recipient, event.orig_to,
+                      event.status, event.relay, bounded(event.delay), event.dsn, event.reply, event.client_ip,
+                      event.client_host, event.sasl_username, bounded(event.size), bounded(event.nrcpt),
+                      event.linked_queue_id)
 
 
-def netfilter_row(entry, occurrence: int, fallback_time: int, _context=None) -> tuple:
+def netfilter_row(entry, occurrence: int, fallback_time: int | None, _context=None) -> NetfilterRow:
     when = entry_time(entry.get("time")) if isinstance(entry, dict) else None
     message = entry.get("message") if isinstance(entry, dict) else None
-    if when is None or not isinstance(message, str):
+    if when is None or not isinstance(message, str) or not encodable(message):
         raw = raw_text(entry)
-        when = when if when is not None else fallback_time
-        return (line_key("raw", raw, occurrence), when, "?", raw, False) + (None,) * 8 + (False,)
-    priority = entry.get("priority") if isinstance(entry.get("priority"), str) else "info"
+        return NetfilterRow(line_key("raw", raw, occurrence), when if when is not None else fallback_time,
+                            "?", raw, False)
+    priority = entry.get("priority")
+    priority = priority if isinstance(priority, str) and encodable(priority) else "info"
     event = parse_netfilter(message, priority)
-    return (line_key(when, priority, message, occurrence), when, priority, message, True, event.action, event.ip,
-            event.network, event.rule_id, event.attempts_left, event.ban_minutes, event.username,
-            event.auth_method, event.auth_failure)
+    return NetfilterRow(line_key(when, priority, message, occurrence), when, priority, message, True, event.action,
+                        event.ip, event.network, event.rule_id, event.attempts_left, event.ban_minutes,
+                        event.username, event.auth_method, event.auth_failure)
 
 
-def rspamd_row(entry, occurrence: int, fallback_time: int, local_domains: frozenset[str]) -> tuple:
+def rspamd_row(entry, occurrence: int, fallback_time: int | None, local_domains: frozenset[str]) -> RspamdHistoryRow:
     try:
         record = map_rspamd_row(entry)
-    except RspamdRowError:
-        raw = raw_text(entry)
-        when = entry_time(entry.get("unix_time")) if isinstance(entry, dict) else None
-        return ((line_key("rspamd", raw, occurrence), when if when is not None else fallback_time, False, raw)
-                + (None,) * 13 + (False, False, "unknown"))
-    same = identity(entry)
-    key = line_key("rspamd", *(same if isinstance(same, tuple) else (same,)), occurrence)
-    direction = classify(record.has_auth, False, record.rcpt_smtp, local_domains)
-    message_id = f"<{record.message_id}>" if record.message_id else None
-    return (key, record.time, True, None, message_id, record.subject, record.size, record.sender_smtp,
-            record.sender_mime, json.dumps(record.rcpt_smtp), json.dumps(record.rcpt_mime), record.score,
-            record.required_score, record.action, json.dumps(record.symbols, ensure_ascii=False), record.ip,
-            record.user, record.is_spam, record.has_auth, direction)
+        if not 0 <= record.time <= TIME_MAX:
+            raise RspamdRowError("unix_time out of range")
+        same = identity(entry)
+        key = line_key("rspamd", *(same if isinstance(same, tuple) else (same,)), occurrence)
+        direction = classify(record.has_auth, False, record.rcpt_smtp, local_domains)
+        message_id = f"<{record.message_id}>" if record.message_id else None
+        row = RspamdHistoryRow(
+            key, record.time, True, None, message_id, record.subject, bounded(record.size), record.sender_smtp,
+            record.sender_mime, json.dumps(record.rcpt_smtp), json.dumps(record.rcpt_mime), bounded(record.score),
+            bounded(record.required_score), record.action, json.dumps(record.symbols, ensure_ascii=False),
+            record.ip, record.user, record.is_spam, record.has_auth, direction)
+        if storable(row):
+            return row
+    except (RspamdRowError, ValueError, OverflowError):
+        pass
+    raw = raw_text(entry)
+    when = entry_time(entry.get("unix_time")) if isinstance(entry, dict) else None
+    return RspamdHistoryRow(line_key("rspamd", raw, occurrence), when if when is not None else fallback_time,
+                            False, raw)
 
 
 @dataclass(frozen=True)
 class Source:
     name: str
     table: str
-    columns: tuple[str, ...]
+    row: type               # the NamedTuple of one row; its fields are the columns
     build: Callable
-    parsed_at: int          # position of the `parsed` flag in a row
     time_field: str         # the entry's time field
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.row._fields
 
     def insert_sql(self, table: str | None = None, verb: str = "INSERT OR IGNORE") -> str:
         return (f"{verb} INTO {table or self.table} ({', '.join(self.columns)}) "
                 f"VALUES ({', '.join('?' * len(self.columns))})")
 
 
-POSTFIX = Source("postfix", "postfix_line", (
-    "line_key", "time", "program", "priority", "message", "parsed", "kind", "queue_id", "message_id", "sender",
-    "recipient", "orig_to", "status", "relay", "delay", "dsn", "reply", "client_ip", "client_host",
-    "sasl_username", "size", "nrcpt", "linked_queue_id"), postfix_row, 5, "time")
-NETFILTER = Source("netfilter", "netfilter_line", (
-    "line_key", "time", "priority", "message", "parsed", "action", "ip", "network", "rule_id", "attempts_left",
-    "ban_minutes", "username", "auth_method", "auth_failure"), netfilter_row, 4, "time")
-RSPAMD = Source("rspamd", "rspamd_row", (
-    "row_key", "time", "parsed", "raw", "message_id", "subject", "size", "sender_smtp", "sender_mime",
-    "recipients_smtp", "recipients_mime", "score", "required_score", "action", "symbols", "ip", "user", "is_spam",
-    "has_auth", "direction"), rspamd_row, 2, "unix_time")
+POSTFIX = Source("postfix", "postfix_line", PostfixRow, postfix_row, "time")
+NETFILTER = Source("netfilter", "netfilter_line", NetfilterRow, netfilter_row, "time")
+RSPAMD = Source("rspamd", "rspamd_row", RspamdHistoryRow, rspamd_row, "unix_time")
 SOURCES = {source.name: source for source in (POSTFIX, RSPAMD, NETFILTER)}
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import threading
 import time
+from collections import Counter
 
 import requests
 
@@ -43,6 +46,76 @@ class MailcowBadResponse(MailcowError):
     """A 200 whose body is not the JSON we expect (empty, truncated, HTML)."""
 
 
+class MailcowUndecodable(MailcowBadResponse):
+    """A log page whose body is not even a JSON array of separable entries (cut short, say):
+    the caller asks again for smaller pages."""
+
+
+class RawEntry(str):
+    """The text of one log entry that is not valid JSON (invalid UTF-8, nested too deep, ...):
+    kept as mailcow sent it, so that it is stored raw and counted instead of failing its page."""
+
+
+def as_collection(endpoint: str, data) -> list:
+    """The one reading of a mailcow collection (domain/all, mailq/all, quarantine/all, ...).
+
+    `{}` and `[]` are empty (mailcow prints `{}` for an empty list, spec §1.5); a single
+    object (an `.../<name>` lookup) is a list of one; `null` and anything else is an error,
+    so that a broken answer never reads as "mailcow has no domains"; `null` items are skipped.
+    """
+    if isinstance(data, dict):
+        return [data] if data else []
+    if not isinstance(data, list):
+        what = "null" if data is None else type(data).__name__
+        raise MailcowBadResponse(endpoint, f"expected a list, got {what}")
+    return [item for item in data if isinstance(item, dict)]
+
+
+# A JSON string or one structural character: enough to find where the top-level array's
+# elements begin and end without decoding them.
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]')
+
+
+def split_entries(body: bytes) -> list:
+    """A log page whose whole-body decode failed, decoded entry by entry.
+
+    An entry that does not decode becomes a RawEntry with its text (invalid UTF-8 replaced);
+    a body that is not a complete top-level array raises ValueError.
+    """
+    entries, depth, start = [], 0, None
+    for token in _JSON_TOKEN.finditer(body):
+        char = token.group()[:1]
+        if char in b"[{":
+            depth += 1
+            if depth == 1 and char == b"[":
+                start = token.end()
+            continue
+        if char in b"]}":
+            depth -= 1
+            if depth == 0:
+                _add_entry(entries, body[start:token.start()])
+                if body[token.end():].strip():
+                    raise ValueError("text after the array")
+                return entries
+            continue
+        if char == b"," and depth == 1:
+            _add_entry(entries, body[start:token.start()])
+            start = token.end()
+    raise ValueError("not a complete array")
+
+
+def _add_entry(entries: list, text: bytes) -> None:
+    text = text.strip()
+    if not text:
+        if entries:
+            raise ValueError("empty element")
+        return
+    try:
+        entries.append(json.loads(text))
+    except (ValueError, RecursionError):
+        entries.append(RawEntry(text.decode("utf-8", "replace")))
+
+
 class MailcowClient:
     def __init__(self, base_url: str, api_key: str, timeout: float = 30.0, verify_ssl: bool = True,
                  retries: int = 2, backoff: float = 0.5):
@@ -51,6 +124,11 @@ class MailcowClient:
         self.retries = retries
         self.backoff = backoff
         self.session = requests.Session()
+        # Log traffic per source, as received (bytes of the decoded body) and requests made:
+        # the ingestor reports what each fetch cost mailcow.
+        self.received: Counter = Counter()
+        self.requests_made: Counter = Counter()
+        self._traffic_lock = threading.Lock()
         self.session.verify = verify_ssl
         self.session.headers.update({
             "X-API-Key": api_key,
@@ -64,6 +142,14 @@ class MailcowClient:
 
     def get(self, endpoint: str):
         """GET /api/v1/get/<endpoint> and return the decoded JSON."""
+        body = self.get_body(endpoint)
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            raise MailcowBadResponse(endpoint, f"answer is not JSON ({len(body)} bytes)") from None
+
+    def get_body(self, endpoint: str) -> bytes:
+        """GET /api/v1/get/<endpoint>: the body of a 200 that is not empty."""
         url = f"{self.base_url}/api/v1/get/{endpoint}"
         attempt = 0
         while True:
@@ -93,17 +179,16 @@ class MailcowClient:
         body = response.content
         if not body.strip():
             raise MailcowBadResponse(endpoint, "empty answer (mailcow sends this when the API key is missing or lacks rights)")
-        try:
-            return json.loads(body)
-        except ValueError:
-            raise MailcowBadResponse(endpoint, f"answer is not JSON ({len(body)} bytes)") from None
+        return body
 
     def logs(self, source: str, count: int | None = None, first: int | None = None, last: int | None = None) -> list:
         """Newest-first log entries: the newest `count`, or the 1-based window `first`-`last`.
 
-        Entries are returned as mailcow sends them, `None` included; `{}` becomes [].
-        The rspamd-history range is shifted by one on mailcow's side: callers ask for
-        `first`-`last` in the same terms for every source and this method corrects it.
+        Entries are returned as mailcow sends them, `None` included; `{}` becomes []; an
+        entry that is not valid JSON is a RawEntry. The rspamd-history range is shifted by one
+        on mailcow's side: callers ask for `first`-`last` in the same terms for every source
+        and this method corrects it. Raises MailcowUndecodable for a body that is not a
+        complete array.
         """
         endpoint = LOG_ENDPOINTS[source]
         if count is not None:
@@ -116,7 +201,21 @@ class MailcowClient:
                     # "0-N" is invalid on mailcow's side; a plain count gives the newest rows.
                     return self.logs(source, count=last + 1)
             endpoint = f"{endpoint}/{int(first)}-{int(last)}"
-        data = self.get(endpoint)
+        try:
+            body = self.get_body(endpoint)
+        finally:
+            with self._traffic_lock:
+                self.requests_made[source] += 1
+        with self._traffic_lock:
+            self.received[source] += len(body)
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            # One bad entry must not cost the page: decode it entry by entry.
+            try:
+                return split_entries(body)
+            except ValueError:
+                raise MailcowUndecodable(endpoint, f"answer is not a JSON array ({len(body)} bytes)") from None
         if isinstance(data, dict) and not data:
             return []
         if not isinstance(data, list):
@@ -124,15 +223,8 @@ class MailcowClient:
         return data
 
     def collection(self, endpoint: str) -> list:
-        """domain/all, mailbox/all, alias/all, mailq/all, quarantine/all: `{}`/`null` -> []."""
-        data = self.get(endpoint)
-        if data is None or (isinstance(data, dict) and not data):
-            return []
-        if isinstance(data, dict):
-            return [data]
-        if not isinstance(data, list):
-            raise MailcowBadResponse(endpoint, f"expected a list, got {type(data).__name__}")
-        return [item for item in data if isinstance(item, dict)]
+        """domain/all, mailbox/all, alias/all, mailq/all, quarantine/all (see as_collection)."""
+        return as_collection(endpoint, self.get(endpoint))
 
     def status(self, what: str):
         """status/containers, status/vmail, status/version: objects, `null` on mailcow's errors."""

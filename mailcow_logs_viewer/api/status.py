@@ -18,7 +18,7 @@ from flask import Blueprint, current_app, jsonify
 
 from .. import __version__
 from ..errors import ApiError
-from ..mailcow import MailcowBadResponse, MailcowError
+from ..mailcow import MailcowBadResponse, MailcowError, as_collection
 from ..versions import is_newer
 from .params import QuerySchema, Text, iso, parse_args
 
@@ -109,14 +109,7 @@ def _as_object(endpoint: str, data) -> dict:
     return data
 
 
-def _as_list(endpoint: str, data) -> list:
-    """Collections: `{}` and `[]` are empty, `null` is an error, `null` entries are skipped."""
-    if isinstance(data, dict) and not data:
-        return []
-    if not isinstance(data, list):
-        what = "null" if data is None else type(data).__name__
-        raise MailcowBadResponse(endpoint, f"expected a list, got {what}")
-    return [item for item in data if isinstance(item, dict)]
+_as_list = as_collection     # one reading of a collection, shared with the ingest side
 
 
 # ------------------------------------------------------------------ shaping

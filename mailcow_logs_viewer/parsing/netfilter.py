@@ -107,6 +107,14 @@ def _analyse_trigger(ev: NetfilterEvent, text: str) -> None:
         ev.auth_method = "SOGo"
 
 
+def _count(digits: str) -> int | None:
+    """A rule id, attempt count or ban length; beyond SQLite's INTEGER it is bad data, not a count."""
+    if len(digits) > 19:       # also keeps int() off its 4,300-digit limit
+        return None
+    value = int(digits)        # \d also matches other scripts' digits, which int() reads
+    return value if value < 2**63 else None
+
+
 def _parse(message: str) -> NetfilterEvent:
     msg = message.strip()
     m = _LEVEL_PREFIX_RE.match(msg)
@@ -115,7 +123,7 @@ def _parse(message: str) -> NetfilterEvent:
     if " matched rule id " in msg:
         m = _MATCHED_RE.match(msg)
         if m:
-            ev = NetfilterEvent("warning", ip=_ip_of(m.group(1)), rule_id=int(m.group(2)))
+            ev = NetfilterEvent("warning", ip=_ip_of(m.group(1)), rule_id=_count(m.group(2)))
             if m.group(3):
                 _analyse_trigger(ev, m.group(3))
             return ev
@@ -125,14 +133,14 @@ def _parse(message: str) -> NetfilterEvent:
         if m:
             net = m.group(3)
             return NetfilterEvent("warning", ip=_ip_of(net), network=net,
-                                  attempts_left=int(m.group(1)))
+                                  attempts_left=_count(m.group(1)))
     if c == "B":
         m = _BANNING_RE.match(msg)
         if m:
             net = m.group(1)
             mins = m.group(2)
             return NetfilterEvent("banned", ip=_ip_of(net), network=net,
-                                  ban_minutes=int(mins) if mins else None)
+                                  ban_minutes=_count(mins) if mins else None)
     elif c == "U":
         m = _UNBANNING_RE.match(msg)
         if m:

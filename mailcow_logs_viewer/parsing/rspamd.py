@@ -43,17 +43,17 @@ class RspamdRecord:
     thresholds: dict | None
 
 
+_INT64 = 2**63 - 1
+
+
 def _num(v: object) -> float | None:
     if isinstance(v, bool):
         return None
-    if isinstance(v, (int, float)):
-        f = float(v)
-    elif isinstance(v, str):
-        try:
-            f = float(v.strip())
-        except ValueError:
-            return None
-    else:
+    if not isinstance(v, (int, float, str)):
+        return None
+    try:
+        f = float(v.strip() if isinstance(v, str) else v)
+    except (ValueError, OverflowError):     # not a number, or an int beyond a double
         return None
     if math.isnan(f) or math.isinf(f):
         return None
@@ -64,7 +64,7 @@ def _int(v: object) -> int | None:
     if isinstance(v, bool):
         return None
     if isinstance(v, int):
-        return v
+        return v if -_INT64 <= v <= _INT64 else None     # beyond SQLite's INTEGER
     f = _num(v)
     if f is None or f != int(f):
         return None

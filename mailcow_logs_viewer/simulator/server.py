@@ -25,6 +25,12 @@ HTML_500 = (b"<html><head><title>500 Internal Server Error</title></head><body>"
             b"The following error was reported:<br>Connection refused</center></body></html>")
 
 
+class RawJSON(bytes):
+    """One log entry served as these exact bytes: what the JSON encoder cannot produce (invalid
+    UTF-8, a lone surrogate escape, nesting deeper than any decoder's stack), for tests of how
+    the app keeps one bad entry from costing the rest of its page."""
+
+
 class LogBuffer:
     """A bounded log list read newest-first, like a Redis list fed by LPUSH and LTRIM.
     Stored oldest-first so appends and trims are cheap; reads slice from the end."""
@@ -94,6 +100,7 @@ class SimulatedMailcow:
         self.requests: Counter = Counter()          # path (no query) -> count, every request that got in
         self.request_log: list[tuple[float, str, str, int]] = []   # (time, method, uri, status)
         self.fault_delay = 2.0
+        self.max_body: int | None = None    # cut longer answers there, like a proxy with a size limit
         self.stopped_container = "olefy"
         self.host, self.port = "127.0.0.1", 0
         self._fault = None
@@ -159,6 +166,10 @@ class SimulatedMailcow:
     def push(self, source: str, entries) -> None:
         """Append entries given oldest first (so the newest ends first when read)."""
         self.buffers[source].push(entries)
+
+    def push_raw(self, source: str, texts) -> None:
+        """Append entries given oldest first as the raw JSON text of each (bytes)."""
+        self.buffers[source].push([RawJSON(text) for text in texts])
 
     def advance(self, until: float) -> int:
         with self._gen_lock:
@@ -234,6 +245,8 @@ class SimulatedMailcow:
         status, body = self._get(category, obj, extra)
         if fault == "truncated" and body:
             body = body[:len(body) // 2]
+        if self.max_body is not None:
+            body = body[:self.max_body]
         return status, "application/json", body
 
     def _get(self, category: str, obj: str | None, extra: str | None) -> tuple[int, bytes]:
@@ -297,6 +310,9 @@ class SimulatedMailcow:
             return 200, b"{}"
         if self._fault == "null_entries":
             rows = [x for i, r in enumerate(rows) for x in ((r, None) if i % 5 == 2 else (r,))]
+        if any(isinstance(r, RawJSON) for r in rows):
+            return 200, b"[\n    " + b",\n    ".join(r if isinstance(r, RawJSON) else php_pretty(r)
+                                                     for r in rows) + b"\n]"
         return 200, php_pretty(rows)
 
 
