@@ -225,8 +225,9 @@ class Ingestor:
             traffic.add(int(self.clock()), result.bytes, result.requests)
             traffic.save()
         result.stored = staging.move()
-        traffic.saw_new(result.stored + result.hidden)
-        traffic.save()
+        if newest_stored is not None:    # a first import says nothing about the rate
+            traffic.saw_new(result.stored + result.hidden)
+            traffic.save()
         if name == "postfix":
             self.blacklist.purge_hidden_queues()
         if ended and newest_stored is not None and result.timed:

@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from .models import Gap, ImportState, Message, PostfixLine, State
+from .traffic import Traffic
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,14 @@ class StoreCollector:
                                         "When a fetch last stored new entries", labels=["source"])
         failing = GaugeMetricFamily(f"{PREFIX}_source_fetch_failing", "1 when the last fetch of this source failed",
                                     labels=["source"])
+        received = CounterMetricFamily(f"{PREFIX}_api_received_bytes", "Bytes of mailcow's log answers received",
+                                       labels=["source"])
+        requests = CounterMetricFamily(f"{PREFIX}_api_log_requests", "Log requests made to mailcow", labels=["source"])
         states = {row.source: row for row in ImportState.select()}
         for source in sorted(set(SOURCES) | set(states)):
+            traffic = Traffic(source)
+            received.add_metric([source], traffic.bytes_total)
+            requests.add_metric([source], traffic.requests_total)
             row = states.get(source)
             fetched.add_metric([source], row.fetched if row else 0)
             stored.add_metric([source], row.stored if row else 0)
@@ -70,7 +77,7 @@ class StoreCollector:
             if row is not None and row.last_import is not None:
                 last_import.add_metric([source], row.last_import)
             failing.add_metric([source], 1 if row is not None and row.last_error else 0)
-        return fetched, stored, unparsed, last_import, failing
+        return fetched, stored, unparsed, last_import, failing, received, requests
 
     def _gaps(self):
         from peewee import fn

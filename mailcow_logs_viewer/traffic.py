@@ -52,12 +52,13 @@ class Traffic:
         self.cycles = (self.cycles + [[now, received, requests]])[-KEEP_CYCLES:]
 
     def saw_new(self, entries: int) -> None:
-        """Rises at once with a burst, settles back in halves: a quiet minute after a busy one
-        does not shrink the next first request to nothing."""
+        """Rises at once with a burst and settles back by quarters: one quiet minute after
+        a busy one does not shrink the next first request to nothing, and a burst that is
+        over stops costing big first pages within a few fetches."""
         if self.expected_new is None:
             self.expected_new = entries
         else:
-            self.expected_new = max(entries, (self.expected_new + entries) // 2)
+            self.expected_new = max(entries, self.expected_new // 4)
 
     def save(self) -> None:
         value = json.dumps({"bytes": self.bytes_total, "requests": self.requests_total,

@@ -96,14 +96,14 @@ def test_one_bad_entry_is_kept_raw_and_every_other_entry_is_stored(fetch, source
     _serve(sim, source, good[:3] + [bad] + good[3:])
     result = fetch_source(source)
     table = TABLES[source]
-    parsed = table.select().where(table.parsed == True).count()  # noqa: E712
+    parsed = table.select().where(table.parsed == True).count()
     # A bad number inside a line that parses otherwise may be dropped from the line instead.
     if name in ("size above 2^63", "nrcpt above 2^63") or source == "netfilter" and "above" in name \
             and "time" not in name:
         assert parsed == 7 and table.select().count() == 7
     else:
         assert parsed == 6, "every good entry is stored"
-        assert table.select().where(table.parsed == False).count() == 1, "the bad one is kept raw"  # noqa: E712
+        assert table.select().where(table.parsed == False).count() == 1, "the bad one is kept raw"
         assert result.unparsed == 1 and ImportState.get_by_id(source).unparsed == 1
     assert ImportState.get_by_id(source).last_error is None
     before = table.select().count()
@@ -113,7 +113,7 @@ def test_one_bad_entry_is_kept_raw_and_every_other_entry_is_stored(fetch, source
     # Later entries still land: the source is not blocked.
     _serve(sim, source, _good(source, 9)[6:])
     fetch_source(source)
-    assert table.select().where(table.parsed == True).count() == parsed + 3  # noqa: E712
+    assert table.select().where(table.parsed == True).count() == parsed + 3
 
 
 def test_a_bad_number_is_range_checked_where_it_is_parsed(fetch):
@@ -156,5 +156,5 @@ def test_entries_without_a_usable_time_are_stored_once(fetch, source):
     table = TABLES[source]
     for minute in range(5):              # each fetch a minute later
         fetch_source(source, clock=lambda: time.time() + 60 * minute)
-    assert table.select().where(table.parsed == False).count() == 10  # noqa: E712
-    assert table.select().where(table.parsed == True).count() == 6  # noqa: E712
+    assert table.select().where(table.parsed == False).count() == 10
+    assert table.select().where(table.parsed == True).count() == 6

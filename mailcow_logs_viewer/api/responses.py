@@ -539,6 +539,11 @@ class ImportSourceSchema(Response):
     gaps = Int()
     estimated_missed = Int()
     recent_gaps = Many(GapSchema)
+    api_bytes_per_day = Int(nullable=True, metadata={
+        "description": "Bytes of mailcow's answers a day for this source, at the rate of the recent fetches"})
+    api_bytes_per_fetch = Int(nullable=True, metadata={"description": "Mean bytes per fetch, recent fetches"})
+    api_bytes_last_24h = Int(metadata={"description": "Bytes received from mailcow in the last 24 hours"})
+    api_requests_last_24h = Int()
 
 
 class ImportStatusSchema(Response):

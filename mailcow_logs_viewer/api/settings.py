@@ -10,6 +10,7 @@ from ..db import database
 from ..ingest import local_domains
 from ..models import Gap, ImportState, Message, NetfilterLine, PostfixLine, RspamdRow, State
 from ..queries import hourly_counts, row_count
+from ..traffic import Traffic
 from .health import mailcow_block
 from .params import iso
 
@@ -68,15 +69,23 @@ def _import_status() -> dict:
             "gaps": len(source_gaps),
             "estimated_missed": sum(g["estimated_missed"] for g in source_gaps),
             "recent_gaps": source_gaps[:10],
+            **_api_traffic(source),
         }
     return result
+
+
+def _api_traffic(source: str) -> dict:
+    """What fetching this source costs mailcow (bytes of the answers; issue 17)."""
+    traffic = Traffic(source).summary(int(time.time()))
+    return {"api_bytes_per_day": traffic.bytes_per_day, "api_bytes_per_fetch": traffic.bytes_per_fetch,
+            "api_bytes_last_24h": traffic.bytes_last_24h, "api_requests_last_24h": traffic.requests_last_24h}
 
 
 def _correlation_status(runtime) -> dict:
     total = hourly_counts()["total"]
     # Incomplete messages are the few recent ones: count those, not the many complete ones.
-    complete = total - Message.select(Message.id).where(Message.is_complete == False).count()  # noqa: E712
-    expired = Message.select(Message.id).where(Message.expired_unlinked == True).count()  # noqa: E712
+    complete = total - Message.select(Message.id).where(Message.is_complete == False).count()
+    expired = Message.select(Message.id).where(Message.expired_unlinked == True).count()
     last = State.get_or_none(State.key == "correlate_postfix")
     runner = runtime.runner
     last_run = runner.statuses["complete_correlations"].last_run if runner and "complete_correlations" in runner.statuses else None
@@ -123,7 +132,7 @@ def background_jobs(runtime) -> dict:
             job["schedule"] = f"Daily at {status.daily_at} ({settings.timezone})"
             job["retention"] = f"{settings.retention_days} days"
         if name == "complete_correlations":
-            job["pending_items"] = Message.select(Message.id).where(Message.is_complete == False).count()  # noqa: E712
+            job["pending_items"] = Message.select(Message.id).where(Message.is_complete == False).count()
         if status.last_result:
             job["last_result"] = status.last_result
         jobs[name] = job
@@ -135,7 +144,7 @@ def info():
     settings = current_app.config["SETTINGS"]
     runtime = current_app.extensions["runtime"]
     now = int(time.time())
-    incomplete = (Message.select().where(Message.is_complete == False)  # noqa: E712
+    incomplete = (Message.select().where(Message.is_complete == False)
                   .order_by(Message.first_seen.desc()).limit(10))
     return jsonify({
         "configuration": _configuration(settings),

@@ -1,7 +1,7 @@
 // mailcow's containers, storage and objects, and this app's own import, correlation and jobs.
 import { apiGet } from "../lib/api.js";
 import {
-  $, h, fmtNumber, timeEl, ago, badge, toneFor, errorBox, emptyBox, table, valueNode, humanKey, utcTitle, dash,
+  $, h, fmtNumber, fmtBytes, timeEl, ago, badge, toneFor, errorBox, emptyBox, table, valueNode, humanKey, utcTitle, dash,
 } from "../lib/dom.js";
 import { initShell, AutoRefresh } from "../lib/shell.js";
 
@@ -77,6 +77,7 @@ function renderImport(info) {
       keys.map((k) => {
         if (k === "last_error") return h("td", { class: "wrap small" }, s[k] ? h("span", { class: "badge red" }, s[k]) : h("span", { class: "muted" }, "none"));
         if ((k === "unparsed" || k === "gaps" || k === "estimated_missed") && Number(s[k]) > 0) return h("td", { class: "num" }, badge(fmtNumber(s[k]), "amber"));
+        if (k.startsWith("api_bytes")) return h("td", { class: "num" }, fmtBytes(s[k]));
         return h("td", { class: typeof s[k] === "number" ? "num" : null }, valueNode(s[k]));
       }));
   })));
