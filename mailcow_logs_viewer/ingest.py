@@ -102,11 +102,12 @@ class FetchResult:
                 "pages": self.pages, "gap_missed": self.gap_missed, "bytes": self.bytes,
                 "requests": self.requests}
 
-    def saw(self, when: int | None) -> None:
-        if when is not None:
-            self.timed += 1
-            self.oldest = when if self.oldest is None else min(self.oldest, when)
-            self.newest = when if self.newest is None else max(self.newest, when)
+    def saw_all(self, times: list[int]) -> None:
+        """The times of parsed entries: how far back the fetch reached, for gap estimates."""
+        if times:
+            self.timed += len(times)
+            self.oldest = min(times) if self.oldest is None else min(self.oldest, min(times))
+            self.newest = max(times) if self.newest is None else max(self.newest, max(times))
 
 
 class Staging:
@@ -153,7 +154,8 @@ class Staging:
     def add(self, rows: list[tuple]) -> None:
         if rows:
             with database.atomic("IMMEDIATE"):
-                database.connection().executemany(self.source.insert_sql(self.table, "INSERT"), rows)
+                # As plain tuples: sqlite3 binds an exact tuple faster than a NamedTuple.
+                database.connection().executemany(self.source.insert_sql(self.table, "INSERT"), map(tuple, rows))
 
     def move(self) -> int:
         """Into the log table, oldest first (staged newest first), a batch per transaction."""
@@ -316,19 +318,14 @@ class Ingestor:
 
     def _rows(self, source: Source, entries: list, occurrences: Occurrences, context,
               result: FetchResult) -> list[tuple]:
-        rows = []
-        for entry in entries:
-            result.fetched += 1
-            if entry is None:
-                result.unparsed += 1   # mailcow could not decode the stored line: nothing to keep
-                continue
-            row = source.build(entry, occurrences.number(entry), None, context)
-            if row.parsed:
-                result.saw(row.time)
-            else:
-                result.unparsed += 1
-            rows.append(row)
-        if any(row.time is None for row in rows):
+        build, number = source.build, occurrences.number
+        rows = [build(entry, number(entry), None, context) for entry in entries if entry is not None]
+        # None: mailcow could not decode the stored line, nothing to keep (but counted).
+        result.fetched += len(entries)
+        parsed_times = [row.time for row in rows if row.parsed]
+        result.unparsed += len(entries) - len(parsed_times)
+        result.saw_all(parsed_times)
+        if len(parsed_times) < len(rows) and any(row.time is None for row in rows):
             rows = self._give_times(rows)
         return rows
 
