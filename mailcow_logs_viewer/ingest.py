@@ -45,8 +45,9 @@ FIRST_PAGE_FACTOR = 1.25
 FIRST_PAGE_MARGIN = 5
 GROWTH = 4              # each further page is this much bigger, up to the fetch count
 # An entry without a usable time has no time in its identity; "already stored" is then
-# looked for among unparsed rows this close to the time it was given.
-UNTIMED_WINDOW = 86400
+# looked for among unparsed rows this close to the time it was given (a neighbour's, which
+# moves little between fetches). The look-up scans that stretch of the (time, key) index.
+UNTIMED_WINDOW = 3600
 # Rspamd keeps 1,000 history rows and each is a few kB of JSON: bigger pages only cost memory.
 MAX_RSPAMD_PAGE = 1000
 
@@ -162,19 +163,21 @@ class Staging:
         connection = database.connection()
         columns = ", ".join(self.source.columns)
         key, table = self.source.columns[0], self.source.table
+        # An unparsed row's time may be a neighbour's, which can differ from one fetch to the
+        # next: its key (the raw text) decides whether it is stored already. A step of its
+        # own, so that the move of the parsed rows stays one plain INSERT ... SELECT.
+        connection.execute(f"DELETE FROM {self.table} AS s WHERE NOT s.parsed AND EXISTS (SELECT 1 FROM main.{table} "
+                           f"AS m WHERE m.parsed = 0 AND m.{key} = s.{key} AND m.time BETWEEN "
+                           f"s.time - {UNTIMED_WINDOW} AND s.time + {UNTIMED_WINDOW})")
         highest = connection.execute(f"SELECT MAX(rowid) FROM {self.table}").fetchone()[0] or 0
         stored = 0
         while highest > 0:
             lowest = max(1, highest - MOVE_BATCH + 1)
             with database.atomic("IMMEDIATE"):
                 before = connection.total_changes
-                # An unparsed row's time may be a neighbour's, which can differ from one fetch
-                # to the next: its key (the raw text) decides whether it is stored already.
-                connection.execute(
-                    f"INSERT OR IGNORE INTO main.{table} ({columns}) SELECT {columns} FROM {self.table} AS s "
-                    f"WHERE rowid BETWEEN ? AND ? AND (s.parsed OR NOT EXISTS (SELECT 1 FROM main.{table} AS m "
-                    f"WHERE m.parsed = 0 AND m.{key} = s.{key} AND m.time BETWEEN s.time - {UNTIMED_WINDOW} "
-                    f"AND s.time + {UNTIMED_WINDOW})) ORDER BY rowid DESC", (lowest, highest))
+                connection.execute(f"INSERT OR IGNORE INTO main.{table} ({columns}) SELECT {columns} "
+                                   f"FROM {self.table} WHERE rowid BETWEEN ? AND ? ORDER BY rowid DESC",
+                                   (lowest, highest))
                 stored += connection.total_changes - before
             highest = lowest - 1
         connection.execute(f"DROP TABLE {self.table}")
