@@ -98,7 +98,7 @@ def run_rate(rate: float, args) -> dict:
                 requests_before = Counter(client.requests_made)
                 clock += args.interval
                 sim.advance(clock)
-                Ingestor(client, settings, clock=lambda: clock).fetch_all()
+                Ingestor(client, settings, clock=lambda now=clock: now).fetch_all()
                 got.update(client.received - got_before)
                 new.update(recorder.new_bytes - new_before)
                 requests.update(client.requests_made - requests_before)

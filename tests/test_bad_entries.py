@@ -155,6 +155,6 @@ def test_entries_without_a_usable_time_are_stored_once(fetch, source):
     _serve(sim, source, _good(source, 3) + untimed[:5] + _good(source, 6)[3:] + untimed[5:])
     table = TABLES[source]
     for minute in range(5):              # each fetch a minute later
-        fetch_source(source, clock=lambda: time.time() + 60 * minute)
+        fetch_source(source, clock=lambda m=minute: time.time() + 60 * m)
     assert table.select().where(table.parsed == False).count() == 10
     assert table.select().where(table.parsed == True).count() == 6
