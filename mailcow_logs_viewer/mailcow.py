@@ -215,7 +215,7 @@ class MailcowClient:
             try:
                 return split_entries(body)
             except ValueError:
-                raise MailcowUndecodable(endpoint, f"answer is not a JSON array ({len(body)} bytes)") from None
+                raise MailcowUndecodable(endpoint, f"answer is not JSON: not a complete array of entries ({len(body)} bytes)") from None
         if isinstance(data, dict) and not data:
             return []
         if not isinstance(data, list):

@@ -137,7 +137,7 @@ def test_a_page_cut_short_is_asked_for_again_in_smaller_pages(fetch):
     assert PostfixLine.select().count() == 300 and result.unparsed == 0
     sim.max_body = 100                   # not even one line: the fetch fails and says so, storing nothing
     _serve(sim, "postfix", lines[:1])
-    with pytest.raises(Exception, match="not a JSON array"):
+    with pytest.raises(Exception, match="not a complete array"):
         fetch_source("postfix")
     assert PostfixLine.select().count() == 300
 
