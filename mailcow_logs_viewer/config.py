@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from .alerts.settings import ALERT_ENV_VARIABLES, AlertSettings, AlertSettingsError, load_alert_settings
+
 DEMO_API_KEY = "DEMO-SIMULATED-MAILCOW"
 
 
@@ -59,6 +61,7 @@ class Settings:
     auth_username: str = "admin"
     auth_password: str = dataclasses.field(default="", repr=False)
     demo: bool = False
+    alerts: AlertSettings = dataclasses.field(default_factory=AlertSettings, repr=False)
 
     @property
     def database_path(self) -> Path:
@@ -126,12 +129,13 @@ class _EnvSchema(Schema):
                 raise ValidationError("unknown time zone", "TZ")
 
 
-ENV_VARIABLES = tuple(field.data_key for field in _EnvSchema().fields.values())
+_SCHEMA_VARIABLES = tuple(field.data_key for field in _EnvSchema().fields.values())
+ENV_VARIABLES = _SCHEMA_VARIABLES + ALERT_ENV_VARIABLES
 
 
 def load_settings(environ: dict[str, str], demo: bool = False) -> Settings:
     """Read, validate and freeze the settings; raises SettingsError naming the variable."""
-    given = {key: environ[key] for key in ENV_VARIABLES if key in environ and (environ[key] != "" or key in ("APP_LOGO_URL", "BLACKLIST_EMAILS", "LOCAL_DOMAINS", "AUTH_PASSWORD"))}
+    given = {key: environ[key] for key in _SCHEMA_VARIABLES if key in environ and (environ[key] != "" or key in ("APP_LOGO_URL", "BLACKLIST_EMAILS", "LOCAL_DOMAINS", "AUTH_PASSWORD"))}
     try:
         values = _EnvSchema().load(given)
     except ValidationError as error:
@@ -155,4 +159,8 @@ def load_settings(environ: dict[str, str], demo: bool = False) -> Settings:
     if values.get("auth_enabled") and not values.get("auth_password"):
         raise SettingsError("AUTH_PASSWORD", "is required when AUTH_ENABLED=true")
     values["mailcow_url"] = values["mailcow_url"].rstrip("/")
+    try:
+        values["alerts"] = load_alert_settings(environ)
+    except AlertSettingsError as error:
+        raise SettingsError(error.variable, error.problem) from None
     return Settings(**values)

@@ -112,8 +112,14 @@ def _migration_3_hourly_counts(db: SqliteDatabase) -> None:
                    f"SELECT first_seen / 3600, {sums} FROM message GROUP BY first_seen / 3600")
 
 
+def _migration_4_alerts(db: SqliteDatabase) -> None:
+    """Version 4: alerts and their notification outbox (alerts/)."""
+    from .models import ALERT_TABLES
+    db.create_tables(ALERT_TABLES)
+
+
 # MIGRATIONS[n] upgrades a file from version n+1 to n+2. Version 1 is the first release's schema.
-MIGRATIONS = [_migration_2_message_search, _migration_3_hourly_counts]
+MIGRATIONS = [_migration_2_message_search, _migration_3_hourly_counts, _migration_4_alerts]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from .models import Gap, ImportState, Message, PostfixLine, State
+from .models import Alert, Gap, ImportState, Message, PostfixLine, State
 from .traffic import Traffic
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class StoreCollector:
                                    labels=["part"])
         for name, part in (("import", self._imports), ("gaps", self._gaps), ("jobs", self._jobs),
                            ("messages", self._messages), ("correlation", self._correlation),
-                           ("database", self._database), ("mailcow", self._mailcow)):
+                           ("database", self._database), ("mailcow", self._mailcow), ("alerts", self._alerts)):
             try:
                 families = list(part())
             except Exception as error:  # a scrape reports what it can
@@ -134,27 +134,19 @@ class StoreCollector:
         lag = GaugeMetricFamily(f"{PREFIX}_correlation_lag_seconds",
                                 "Seconds between the newest stored Postfix line and the newest correlated one")
         backlog = GaugeMetricFamily(f"{PREFIX}_correlation_backlog_lines", "Stored Postfix lines not correlated yet")
-        cursor_row = State.get_or_none(State.key == "correlate_postfix")
-        try:
-            cursor = int(cursor_row.value) if cursor_row else 0
-        except ValueError:
-            cursor = 0
-        newest = PostfixLine.select(PostfixLine.id, PostfixLine.time).order_by(PostfixLine.id.desc()).limit(1).first()
-        if newest is None or newest.id <= cursor:
-            lag.add_metric([], 0)
-            backlog.add_metric([], 0)
-            return lag, backlog
-        done = (PostfixLine.select(PostfixLine.time).where(PostfixLine.id <= cursor)
-                .order_by(PostfixLine.id.desc()).limit(1).first())
-        if done is None:
-            # Nothing correlated yet: the lag is everything stored.
-            oldest = PostfixLine.select(PostfixLine.time).order_by(PostfixLine.id).limit(1).first()
-            reference = oldest.time if oldest is not None else newest.time
-        else:
-            reference = done.time
-        lag.add_metric([], max(0, newest.time - reference))
-        backlog.add_metric([], PostfixLine.select().where(PostfixLine.id > cursor).count())
+        seconds, lines = correlation_backlog()
+        lag.add_metric([], seconds)
+        backlog.add_metric([], lines)
         return lag, backlog
+
+    def _alerts(self):
+        from peewee import fn
+
+        family = GaugeMetricFamily(f"{PREFIX}_alerts_open", "Open alerts by rule", labels=["rule"])
+        for rule, count in (Alert.select(Alert.rule, fn.COUNT(Alert.id)).where(Alert.state == "open")
+                            .group_by(Alert.rule).tuples()):
+            family.add_metric([rule], count)
+        return (family,)
 
     # -------------------------------------------------------------- storage and mailcow
 
@@ -181,6 +173,28 @@ class StoreCollector:
         if runtime is not None and getattr(runtime, "started_at", None):
             started.add_metric([], runtime.started_at)
         return reachable, started
+
+
+def correlation_backlog() -> tuple[int, int]:
+    """(seconds between the newest stored and the newest correlated Postfix line, lines not
+    correlated yet): the lag metric and the correlation_lag alert rule."""
+    cursor_row = State.get_or_none(State.key == "correlate_postfix")
+    try:
+        cursor = int(cursor_row.value) if cursor_row else 0
+    except ValueError:
+        cursor = 0
+    newest = PostfixLine.select(PostfixLine.id, PostfixLine.time).order_by(PostfixLine.id.desc()).limit(1).first()
+    if newest is None or newest.id <= cursor:
+        return 0, 0
+    done = (PostfixLine.select(PostfixLine.time).where(PostfixLine.id <= cursor)
+            .order_by(PostfixLine.id.desc()).limit(1).first())
+    if done is None:
+        # Nothing correlated yet: the lag is everything stored.
+        oldest = PostfixLine.select(PostfixLine.time).order_by(PostfixLine.id).limit(1).first()
+        reference = oldest.time if oldest is not None else newest.time
+    else:
+        reference = done.time
+    return max(0, newest.time - reference), PostfixLine.select().where(PostfixLine.id > cursor).count()
 
 
 def install_metrics(app) -> CollectorRegistry:

@@ -240,5 +240,45 @@ class State(BaseModel):
     value = TextField()
 
 
+class Alert(BaseModel):
+    """One alert: opened once per key, updated while its condition holds, resolved after it cleared."""
+    key = CharField()                         # dedupe key, e.g. "domain_bounce:gmail.com"
+    rule = CharField()
+    severity = CharField(default="warning")   # warning | critical
+    state = CharField(default="open")         # open | resolved
+    title = TextField()
+    detail = TextField(default="")
+    count = IntegerField(default=0)           # the measured volume at the last evaluation
+    peak = IntegerField(default=0)
+    updates = IntegerField(default=0)         # evaluations that saw the condition while open
+    message_keys = TextField(default="")      # correlation keys behind it, space separated (at most 20)
+    link = TextField(default="")              # path into the UI showing what is behind it
+    opened_at = IntegerField()
+    last_seen = IntegerField()
+    clear_since = IntegerField(null=True)     # first evaluation that no longer saw it (grace period)
+    resolved_at = IntegerField(null=True)
+
+    class Meta:
+        indexes = ((("state", "key"), False), (("opened_at",), False))
+
+
+class AlertNotification(BaseModel):
+    """The outbox: one row per event and channel, written by the writer, sent by the sender threads."""
+    alert_ref = IntegerField(null=True)       # None for digests
+    event = CharField()                       # opened | resolved | digest
+    channel = CharField()
+    payload = TextField()                     # JSON: what the channel formats
+    status = CharField(default="pending")     # pending | delivered | failed
+    attempts = IntegerField(default=0)
+    last_error = TextField(null=True)
+    created_at = IntegerField()
+    delivered_at = IntegerField(null=True)
+
+    class Meta:
+        indexes = ((("status", "created_at"), False), (("alert_ref",), False))
+
+
 LOG_TABLES = (PostfixLine, RspamdRow, NetfilterLine)
-ALL_TABLES = (PostfixLine, RspamdRow, NetfilterLine, Message, Leg, Recipient, ImportState, Gap, LocalDomain, State)
+ALERT_TABLES = (Alert, AlertNotification)
+ALL_TABLES = (PostfixLine, RspamdRow, NetfilterLine, Message, Leg, Recipient, ImportState, Gap, LocalDomain, State,
+              *ALERT_TABLES)

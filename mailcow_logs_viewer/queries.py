@@ -147,6 +147,30 @@ def hourly_counts(start: int | None = None, end: int | None = None) -> dict[str,
     return counts
 
 
+def auth_failure_count(start: int, end: int | None = None) -> int:
+    """Auth failures in [start, end]: netfilter lines whose trigger is a failed login, each
+    attempt once. The dashboard, the digest and the auth alert rules count with this rule."""
+    query = NetfilterLine.select(NetfilterLine.id).where(NetfilterLine.auth_failure == True,  # noqa: E712
+                                                         NetfilterLine.time >= start)
+    if end is not None:
+        query = query.where(NetfilterLine.time <= end)
+    return query.count()
+
+
+def blocked_ip_counts(start: int, limit: int, end: int | None = None) -> list[tuple]:
+    """(ip, matched or banned lines, last seen, bans) of the IPs netfilter warned or banned most."""
+    from peewee import fn
+    where = [NetfilterLine.time >= start, NetfilterLine.ip.is_null(False),
+             (NetfilterLine.rule_id.is_null(False)) | (NetfilterLine.action == "banned")]
+    if end is not None:
+        where.append(NetfilterLine.time <= end)
+    return list(NetfilterLine.select(NetfilterLine.ip, fn.COUNT(NetfilterLine.id).alias("count"),
+                                     fn.MAX(NetfilterLine.time).alias("last_seen"),
+                                     fn.SUM(NetfilterLine.action == "banned").alias("bans"))
+                .where(*where).group_by(NetfilterLine.ip).order_by(fn.COUNT(NetfilterLine.id).desc(), NetfilterLine.ip)
+                .limit(limit).tuples())
+
+
 def _row_counts(start: int | None, end: int | None) -> dict[str, int]:
     where = " AND ".join(c for c, v in (("first_seen >= ?", start), ("first_seen <= ?", end)) if v is not None)
     row = database.execute_sql(f"SELECT {_ROW_SUMS} FROM message" + (f" WHERE {where}" if where else ""),

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 
+from .alerts.engine import AlertEngine
 from .correlate import Correlator
 from .ingest import FetchFailed, Ingestor, refresh_local_domains
 from .jobs import JobRunner
@@ -29,6 +30,7 @@ class Runtime:
         self.cache: dict = {}
         self.cache_lock = threading.Lock()
         self.version_checks: dict = {}
+        self.alerts = AlertEngine(settings, self.client)
 
     # -------------------------------------------------------------- mailcow reachability
 
@@ -47,10 +49,12 @@ class Runtime:
             fetched = ingestor.fetch_all()
         except FetchFailed as error:
             self.note_mailcow(error.mailcow_error)
+            self.alerts.note_fetch(error.mailcow_error)
             # What did arrive is still worth correlating before we report the failure.
             self.correlator.run()
             raise
         self.note_mailcow(None)
+        self.alerts.note_fetch(None)
         return {"fetch": fetched, "correlate": self.correlator.run()}
 
     def refresh_domains(self) -> dict:
@@ -62,6 +66,14 @@ class Runtime:
         runner.every(3600, "refresh_domains", "local domains and alias domains from mailcow", self._guarded_domains)
         runner.every(settings.fetch_interval, "fetch_logs", "fetch Postfix, Rspamd and netfilter logs, then correlate",
                      self.fetch_and_correlate)
+        # Registered right after the fetch: due at the same moments, it runs just after each fetch.
+        runner.every(settings.fetch_interval, "evaluate_alerts", "evaluate alert rules and queue notifications",
+                     self.alerts.evaluate)
+        if settings.alerts.digest_hour is not None:
+            from .alerts.digest import send_digest
+            runner.daily(settings.alerts.digest_hour, settings.tzinfo, "send_digest",
+                         "daily digest by e-mail and webhook" + (" (weekly on Mondays)" if settings.alerts.digest_weekly else ""),
+                         lambda: send_digest(self))
         runner.every(settings.correlation_check_interval, "complete_correlations", "link late lines to their messages",
                      self.correlator.run)
         runner.every(300, "expire_correlations", "flag Rspamd rows whose Postfix lines never came",
@@ -83,10 +95,13 @@ class Runtime:
 
     def start(self) -> JobRunner:
         runner = self.build_runner()
+        self.alerts.resume_pending()
+        self.alerts.start()
         runner.start()
         return runner
 
     def stop(self) -> None:
         if self.runner is not None:
             self.runner.stop()
+        self.alerts.stop()
         self.client.close()

@@ -69,3 +69,8 @@ def status():
 @web.get("/settings")
 def settings_page():
     return _page("settings.html")
+
+
+@web.get("/alerts")
+def alerts():
+    return _page("alerts.html")

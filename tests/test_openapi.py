@@ -77,7 +77,8 @@ def test_media_types_and_error_shapes(client):
             assert list(responses["200"]["content"]) == [expected[_kind(endpoint)]], endpoint
         if _kind(endpoint) == "json":
             assert info.response is not None, endpoint
-            schema = responses["200"]["content"]["application/json"]["schema"]
+            ok = "200" if "200" in responses else "202"     # 202: POST /api/alerts/test
+            schema = responses[ok]["content"]["application/json"]["schema"]
             assert schema.get("$ref", "").startswith("#/components/schemas/"), endpoint
         assert responses["500"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/InternalError"}
         for status in ("400", "401", "404", "502"):
@@ -229,7 +230,7 @@ def test_real_answers_match_response_schemas(fetched_app):
     special = _json_endpoint_urls(client)
     checked = 0
     for endpoint, info in ENDPOINTS.items():
-        if _kind(endpoint) != "json":
+        if _kind(endpoint) != "json" or endpoint == "alerts.send_test":   # a POST: see test_alerts_api.py
             continue
         path, _, operation = _operation(doc, endpoint)
         if endpoint in special:

@@ -19,6 +19,7 @@ from marshmallow import Schema
 from .. import APP_NAME, __version__
 from ..auth import needs_auth
 from . import responses as r
+from .alerts import AlertListSchema
 from .logs import (NetfilterFilterSchema, NetfilterListSchema, PostfixFilterSchema, PostfixListSchema,
                    RspamdFilterSchema, RspamdListSchema)
 from .messages import MessageFilterSchema, MessageListSchema
@@ -81,6 +82,11 @@ ENDPOINTS: dict[str, Endpoint] = {
     "export.postfix_csv": Endpoint("Postfix lines as CSV (at most CSV_EXPORT_LIMIT rows)", PostfixFilterSchema),
     "export.rspamd_csv": Endpoint("Rspamd verdicts as CSV (at most CSV_EXPORT_LIMIT rows)", RspamdFilterSchema),
     "export.netfilter_csv": Endpoint("Netfilter lines as CSV (at most CSV_EXPORT_LIMIT rows)", NetfilterFilterSchema),
+    # alerts
+    "alerts.alerts": Endpoint("Open alerts and those resolved recently, with their messages and the channels' state",
+                              AlertListSchema, r.AlertListResponseSchema),
+    "alerts.send_test": Endpoint("Send a test notification to every configured channel (202: queued)", None,
+                                 r.AlertTestSchema),
     # this document
     "openapi.openapi_json": Endpoint("This OpenAPI 3.0 document", None, r.OpenAPIDocumentSchema),
     # Prometheus
@@ -96,6 +102,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "web.queue": Endpoint("Queue and quarantine page"),
     "web.status": Endpoint("Status page"),
     "web.settings_page": Endpoint("Settings page"),
+    "web.alerts": Endpoint("Alerts page"),
 }
 
 # Views that read mailcow live: 502 with a detail when mailcow cannot be read.
@@ -104,11 +111,12 @@ MAILCOW_BACKED = frozenset({"status.queue", "status.quarantine", "status.contain
 # Views that answer 503 with their normal body when the database is unreadable.
 HEALTH_CHECKS = frozenset({"health.health", "settings.health"})
 REDIRECTS = frozenset({"web.logs_index", "web.login"})
+ACCEPTED = frozenset({"alerts.send_test"})     # 202: handed to a background thread
 ALWAYS_REDIRECTS = frozenset({"web.logs_index"})
 PATH_ENUMS = {("web.logs", "source"): ["postfix", "rspamd", "netfilter"]}
 
 TAGS = {"health": "Health & Info", "messages": "Messages", "logs": "Logs", "stats": "Statistics",
-        "status": "Status", "settings": "Settings", "export": "Export", "openapi": "Health & Info",
+        "status": "Status", "settings": "Settings", "export": "Export", "openapi": "Health & Info", "alerts": "Alerts",
         "web": "Pages", "metrics": "Metrics"}
 
 _CONVERTER_TYPES = {"IntegerConverter": {"type": "integer"}, "FloatConverter": {"type": "number"},
@@ -168,6 +176,10 @@ def _responses(endpoint: str, info: Endpoint, has_path_params: bool, secured: bo
                             "content": {"text/plain": {"schema": {"type": "string"}}}}
     if endpoint in ALWAYS_REDIRECTS:
         del responses["200"]
+    if endpoint in ACCEPTED:
+        responses["202"] = dict(responses.pop("200"), description="Accepted (queued)")
+        responses["400"] = {"description": "Not a JSON request, or nothing to send to",
+                            "content": _json(r.ErrorSchema)}
     if endpoint in REDIRECTS:
         responses["302"] = {"description": "Redirect", "headers": {"Location": {"schema": {"type": "string"}}}}
     if info.params is not None:
@@ -229,9 +241,10 @@ def build_document(app) -> dict:
         if info.params is not None:
             parameters.append({"in": "query", "schema": info.params})
         section = rule.endpoint.split(".", 1)[0]
-        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+        methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+        for method in methods:
             operation = {
-                "operationId": rule.endpoint if method == "GET" else f"{rule.endpoint}.{method.lower()}",
+                "operationId": rule.endpoint if method == "GET" or len(methods) == 1 else f"{rule.endpoint}.{method.lower()}",
                 "summary": info.summary,
                 "tags": [TAGS.get(section, section)],
                 "parameters": parameters,

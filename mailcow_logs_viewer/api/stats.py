@@ -14,11 +14,10 @@ import time
 
 from flask import Blueprint, jsonify
 from marshmallow import fields, validate
-from peewee import fn
 
 from ..db import database
-from ..models import Message, NetfilterLine
-from ..queries import hourly_counts
+from ..models import Message
+from ..queries import auth_failure_count, blocked_ip_counts, hourly_counts
 from .messages import message_summary
 from .params import QuerySchema, iso, parse_args
 
@@ -45,17 +44,13 @@ def dashboard():
     now = int(time.time())
     day, week, month = (hourly_counts(now - days * DAY) for days in (1, 7, 30))
 
-    def auth_failures(since: int) -> int:
-        return NetfilterLine.select(NetfilterLine.id).where(NetfilterLine.auth_failure == True,  # noqa: E712
-                                                            NetfilterLine.time >= since).count()
-
     return jsonify({
         "messages": {"24h": day["total"], "7d": week["total"], "30d": month["total"]},
         "spam": {"24h": day["spam"], "7d": week["spam"],
                  "percentage_24h": round(100.0 * day["spam"] / day["total"], 2) if day["total"] else 0.0},
         "failed_deliveries": {"24h": day["bounced"], "7d": week["bounced"]},
         "rejected": {"24h": day["rejected"], "7d": week["rejected"]},
-        "auth_failures": {"24h": auth_failures(now - DAY), "7d": auth_failures(now - 7 * DAY)},
+        "auth_failures": {"24h": auth_failure_count(now - DAY), "7d": auth_failure_count(now - 7 * DAY)},
         "direction": {"inbound_24h": day["inbound"], "outbound_24h": day["outbound"],
                       "internal_24h": day["internal"]},
     })
@@ -94,13 +89,7 @@ def top_spam_triggers():
 def top_blocked_ips():
     args = parse_args(LimitSchema())
     since = int(time.time()) - args["hours"] * HOUR
-    rows = (NetfilterLine.select(NetfilterLine.ip, fn.COUNT(NetfilterLine.id).alias("count"),
-                                 fn.MAX(NetfilterLine.time).alias("last_seen"),
-                                 fn.SUM(NetfilterLine.action == "banned").alias("bans"))
-            .where(NetfilterLine.time >= since, NetfilterLine.ip.is_null(False),
-                   (NetfilterLine.rule_id.is_null(False)) | (NetfilterLine.action == "banned"))
-            .group_by(NetfilterLine.ip).order_by(fn.COUNT(NetfilterLine.id).desc(), NetfilterLine.ip)
-            .limit(args["limit"]).tuples())
+    rows = blocked_ip_counts(since, args["limit"])
     return jsonify({"blocked_ips": [{"ip": ip, "count": count, "last_seen": iso(last), "bans": bans or 0}
                                     for ip, count, last, bans in rows]})
 

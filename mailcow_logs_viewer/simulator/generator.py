@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from . import abuse, flows
+from .scenarios import Scenarios
 from .catalog import build_world
 
 # 2026-04-08 08:00:00 UTC: used when neither `start` nor `begin()` fixes the clock.
@@ -110,6 +111,7 @@ class TrafficGenerator:
         self.line_counts: Counter = Counter()
         self._queue: dict[str, dict] = {}
         self._quarantine: list[dict] = []
+        self.scenarios = Scenarios()
 
     # ---- clock -----------------------------------------------------------------------
     def begin(self, start: float) -> None:
@@ -143,6 +145,7 @@ class TrafficGenerator:
         out: list[tuple[str, dict]] = []
         if until < self.clock:
             return out
+        self.scenarios.plan(self, until)
         rng = self.rng
         names, weights = self._flow_names, self._flow_weights
         cum = []

@@ -356,6 +356,9 @@ def start_demo_mailcow(seed: int = 1, preload_hours: float = 6, rate_per_hour: f
     mix = dict(DEFAULT_MIX, sasl_bruteforce=3)
     gen = TrafficGenerator(seed=seed, rate_per_hour=rate_per_hour, queue_lifetime=3 * 3600, mix=mix)
     sim = SimulatedMailcow(gen, api_key=api_key)
+    # Incidents for the alert rules: a bounce storm, a hijacked mailbox and a brute force in turn,
+    # the first one starting a minute after start-up.
+    gen.scenarios.demo_cycle(time.time())
     sim.preload(preload_hours)
     sim.start("127.0.0.1", port)
     sim.start_live(interval=live_interval)
