@@ -5,6 +5,8 @@
     python run.py fetch                     one fetch-and-correlate cycle, then exit (cron)
     python run.py import FILE... [--year Y] import Postfix syslog files (plain or .gz)
     python run.py simulate --port P         run only the simulated mailcow
+    python run.py report [--since 24h] [--html]   print the digest of a range (cron)
+    python run.py alert-test                send a test notification to every configured channel
 """
 from __future__ import annotations
 
@@ -30,6 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     importer.add_argument("files", nargs="+")
     importer.add_argument("--year", type=int, help="year of BSD-style timestamps (default: the file's year)")
     commands.add_parser("simulate", help="run only the simulated mailcow", add_help=False)
+    report = commands.add_parser("report", help="print the digest (the daily e-mail) of a range")
+    report.add_argument("--since", default="24h", help="how far back: 90m, 24h, 7d (default 24h)")
+    report.add_argument("--html", action="store_true", help="the HTML form instead of text")
+    commands.add_parser("alert-test", help="send a test notification to every configured channel")
     return parser
 
 
@@ -59,6 +65,10 @@ def main(argv: list[str]) -> int:
             return _fetch_once(settings)
         if args.command == "import":
             return _import(settings, args.files, args.year)
+        if args.command == "report":
+            return _report(settings, args.since, args.html)
+        if args.command == "alert-test":
+            return _alert_test(settings)
         return _serve(settings)
     except StorageError as error:
         print(f"database error: {error}", file=sys.stderr)
@@ -99,6 +109,52 @@ def _import(settings, files: list[str], year: int | None) -> int:
     print(f"read {report['lines']} lines, {report['postfix']} Postfix lines, stored {report['stored']} new, "
           f"{report['skipped']} not syslog; {correlated['messages']} messages")
     return 0
+
+
+def _report(settings, since: str, as_html: bool) -> int:
+    import time
+
+    from mailcow_logs_viewer.alerts.digest import build_report, render_html, render_text
+    from mailcow_logs_viewer.alerts.engine import read_live
+    from mailcow_logs_viewer.db import open_database
+    from mailcow_logs_viewer.mailcow import MailcowClient
+
+    units = {"m": 60, "h": 3600, "d": 86400}
+    if len(since) < 2 or since[-1] not in units or not since[:-1].isdigit() or int(since[:-1]) == 0:
+        print(f"report: --since must be like 90m, 24h or 7d (got {since!r})", file=sys.stderr)
+        return 2
+    open_database(settings.database_path)
+    now = int(time.time())
+    client = MailcowClient(settings.mailcow_url, settings.mailcow_api_key, settings.mailcow_api_timeout,
+                           settings.mailcow_verify_ssl)
+    try:
+        queue = read_live(client).queue
+    finally:
+        client.close()
+    report = build_report(now - int(since[:-1]) * units[since[-1]], now, queue, settings.alerts.public_url)
+    print(render_html(report) if as_html else render_text(report))
+    return 0
+
+
+def _alert_test(settings) -> int:
+    """Send one test notification per channel, here and now, and say how each went."""
+    from mailcow_logs_viewer.alerts.channels import ChannelError, configured_channels
+    from mailcow_logs_viewer.alerts.render import test_note
+
+    channels = configured_channels(settings.alerts)
+    if not channels:
+        print("alert-test: no channel is configured (see the README's alert settings)", file=sys.stderr)
+        return 2
+    note = test_note(settings.alerts.public_url)
+    failed = 0
+    for channel in channels:
+        try:
+            channel.send(note)
+            print(f"{channel.name}: sent")
+        except ChannelError as error:
+            failed += 1
+            print(f"{channel.name}: failed ({error})")
+    return 1 if failed else 0
 
 
 def _serve(settings) -> int:

@@ -38,7 +38,7 @@ def world(tmp_path):
     start = time.time() - 4 * 3600
     sim.preload(hours=6, now=start)
     settings = load_settings(base_env(
-        tmp_path / "data", MAILCOW_URL=sim.url, MAILCOW_API_KEY=sim.api_key, FETCH_COUNT_POSTFIX=5000,
+        tmp_path / "data", MAILCOW_URL=sim.url, MAILCOW_API_KEY=sim.api_key, FETCH_COUNT_POSTFIX=300, FETCH_COUNT_RSPAMD=50, FETCH_COUNT_NETFILTER=100,
         ALERT_WEBHOOK_URL=f"{http.url}/webhook", ALERT_WEBHOOK_SECRET=SECRET, ALERT_NTFY_URL=f"{http.url}/ntfy/mail",
         ALERT_SLACK_WEBHOOK_URL=f"{http.url}/slack", ALERT_DISCORD_WEBHOOK_URL=f"{http.url}/discord",
         ALERT_TELEGRAM_BOT_TOKEN=TG_TOKEN, ALERT_TELEGRAM_CHAT_ID="42", ALERT_TELEGRAM_API_URL=f"{http.url}/tg",

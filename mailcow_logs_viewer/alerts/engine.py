@@ -19,6 +19,7 @@ from . import abuse, delivery, service
 from .channels import configured_channels
 from .findings import LiveState, RuleContext
 from .outbox import Delivery, Sender
+from .render import test_note
 from .state import alert_note, apply_findings
 
 log = logging.getLogger(__name__)
@@ -152,9 +153,7 @@ class AlertEngine:
     def send_test(self) -> list[str]:
         """Queue a test notification on every channel (the admin's button): memory only, no database
         write from the request thread; results show on the Status page."""
-        note = {"event": "test", "key": "test", "rule": "test", "severity": "warning", "state": "open",
-                "title": "Test notification from Mailcow Logs Viewer",
-                "detail": "If you read this, alerts reach this channel.", "count": 0, "url": self.alerts.public_url}
+        note = test_note(self.alerts.public_url)
         self.sender.submit([Delivery(None, c.name, note) for c in self.sender.channels])
         return [c.name for c in self.sender.channels]
 

@@ -15,6 +15,13 @@ def _when(moment: str | None) -> str:
     return moment or "–"
 
 
+def test_note(public_url: str) -> dict:
+    """What "send a test" sends (the admin's button and `run.py alert-test`)."""
+    return {"event": "test", "key": "test", "rule": "test", "severity": "warning", "state": "open",
+            "title": "Test notification from Mailcow Logs Viewer",
+            "detail": "If you read this, alerts reach this channel.", "count": 0, "url": public_url}
+
+
 def subject(note: dict) -> str:
     return f"[{EVENT_WORDS.get(note['event'], note['event'].upper())}] {note['title']}"
 

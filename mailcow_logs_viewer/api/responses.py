@@ -594,6 +594,7 @@ class SettingsInfoSchema(Response):
     import_status = One(ImportStatusSchema)
     correlation_status = One(CorrelationStatusSchema)
     background_jobs = MapOf(fields.Nested(JobSchema), metadata={"description": "By job name; empty without scheduler"})
+    alerts = _f(fields.Nested, "SettingsAlertsSchema")
     recent_incomplete_correlations = Many(IncompleteCorrelationSchema)
 
 
@@ -685,6 +686,11 @@ class AlertListResponseSchema(Response):
     open = Many(AlertSchema)
     recent = Many(AlertSchema)
     open_total = Int()
+    channels = Many(AlertChannelSchema)
+
+
+class SettingsAlertsSchema(Response):
+    open = Int()
     channels = Many(AlertChannelSchema)
 
 

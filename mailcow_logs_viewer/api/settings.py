@@ -139,6 +139,12 @@ def background_jobs(runtime) -> dict:
     return jobs
 
 
+def alerts_block() -> dict:
+    from ..models import Alert
+    from .alerts import channel_status
+    return {"open": Alert.select(Alert.id).where(Alert.state == "open").count(), "channels": channel_status()}
+
+
 @bp.get("/settings/info")
 def info():
     settings = current_app.config["SETTINGS"]
@@ -151,6 +157,7 @@ def info():
         "import_status": _import_status(),
         "correlation_status": _correlation_status(runtime),
         "background_jobs": background_jobs(runtime),
+        "alerts": alerts_block(),
         "recent_incomplete_correlations": [
             {"message_id": m.message_id, "queue_id": m.queue_id, "sender": m.sender,
              "recipient": (m.recipients.split(", ")[0] if m.recipients else None), "created_at": iso(m.first_seen),

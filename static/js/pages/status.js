@@ -134,6 +134,22 @@ function renderJobs(info) {
   })));
 }
 
+function renderAlertChannels(info) {
+  const block = info.alerts || { open: 0, channels: [] };
+  if (!block.channels.length) {
+    $("#alert-channels").replaceChildren(emptyBox("No alert channel configured", `${fmtNumber(block.open)} open alerts`));
+    return;
+  }
+  $("#alert-channels").replaceChildren(table(["Channel", "State", { label: "Delivered", class: "num" },
+    { label: "Pending", class: "num" }, { label: "Failed", class: "num" }, "Last error"],
+  block.channels.map((c) => h("tr", { "data-channel": c.channel },
+    h("td", null, c.channel),
+    h("td", null, c.consecutive_failures ? badge(`failing (${c.consecutive_failures} attempts)`, "red") : badge("ok", "green")),
+    h("td", { class: "num" }, fmtNumber(c.delivered)), h("td", { class: "num" }, fmtNumber(c.pending)),
+    h("td", { class: "num" }, fmtNumber(c.failed)),
+    h("td", { class: "wrap small" }, dash(c.last_error), c.last_error_at ? h("div", null, timeEl(c.last_error_at, { short: true })) : null)))));
+}
+
 function renderIncomplete(info) {
   const items = info.recent_incomplete_correlations || [];
   if (!items.length) {
@@ -170,8 +186,9 @@ async function load({ background }) {
       renderImport(info);
       renderCorrelation(info);
       renderJobs(info);
+      renderAlertChannels(info);
       renderIncomplete(info);
-    }, ["#import-status", "#correlation", "#gaps", "#jobs", "#incomplete"], background),
+    }, ["#import-status", "#correlation", "#gaps", "#jobs", "#alert-channels", "#incomplete"], background),
   ]);
   if (results.every((r) => r.status === "rejected")) throw results[0].reason;
 }
