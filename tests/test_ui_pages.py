@@ -18,7 +18,7 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
                "--disable-sync", "--no-first-run"]
 
 PAGES = ["/", "/messages", "/logs/postfix", "/logs/rspamd", "/logs/netfilter", "/security", "/queue", "/status",
-         "/settings"]
+         "/settings", "/alerts"]
 # What shows that a page has rendered its data (not its loading state).
 READY = {
     "/": "#recent table",
@@ -30,6 +30,7 @@ READY = {
     "/queue": "#quarantine table",
     "/status": "#jobs table",
     "/settings": "#configuration table",
+    "/alerts": "#channels .state",
 }
 
 
