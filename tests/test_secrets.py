@@ -29,11 +29,16 @@ API_KEY = "MLV-SECRET-APIKEY-4b7d0e9c1a"          # the simulator keeps only [A-
 PASSWORD = "Pw-SECRET-hunter2-88f1c3"
 USER = "admin"
 OTHER_KEY = "SIM-OTHER-KEY"
+# Alert channel secrets: the channels point at closed ports, so every delivery fails and is logged.
+CHANNEL_SECRETS = {"ALERT_WEBHOOK_SECRET": "whsec-SECRET-5d1e", "ALERT_TELEGRAM_BOT_TOKEN": "999:TG-SECRET-c0ffee",
+                   "SMTP_PASSWORD": "smtp-SECRET-pw-77", "ALERT_NTFY_TOKEN": "tk_SECRET_ntfy_31",
+                   "ALERT_SLACK_WEBHOOK_URL": "http://127.0.0.1:9/services/T0/B0/SLACK-SECRET-aa11"}
 
 
 def _needles() -> list[str]:
     token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
     forms = {API_KEY, PASSWORD, token, token.rstrip("="), quote(PASSWORD), quote(API_KEY),
+             *CHANNEL_SECRETS.values(), "SLACK-SECRET-aa11",
              base64.b64encode(PASSWORD.encode()).decode().rstrip("="), base64.b64encode(API_KEY.encode()).decode().rstrip("=")}
     return sorted(forms)
 
@@ -94,7 +99,11 @@ def test_secrets_appear_in_no_response_log_or_file(tmp_path):
                         AUTH_ENABLED="true", AUTH_USERNAME=USER, AUTH_PASSWORD=PASSWORD, LOG_LEVEL="DEBUG",
                         FETCH_INTERVAL=10, APP_HOST="127.0.0.1", APP_PORT=app_port, STATUS_CACHE_SECONDS=0,
                         APP_VERSION_URL="http://127.0.0.1:9/releases/latest",
-                        MAILCOW_VERSION_URL="http://127.0.0.1:9/releases/latest"))
+                        MAILCOW_VERSION_URL="http://127.0.0.1:9/releases/latest", **CHANNEL_SECRETS,
+                        ALERT_WEBHOOK_URL="http://127.0.0.1:9/hook", ALERT_TELEGRAM_CHAT_ID="1",
+                        ALERT_TELEGRAM_API_URL="http://127.0.0.1:9", ALERT_NTFY_URL="http://127.0.0.1:9/topic",
+                        SMTP_HOST="127.0.0.1", SMTP_PORT=9, SMTP_USER="mlv", SMTP_FROM="mlv@example.org",
+                        ALERT_EMAIL_TO="admin@example.org", ALERT_RETRY_SECONDS=1, ALERT_MAX_ATTEMPTS=2))
     app = Process([], env, tmp_path / "app.log")
     url = f"http://127.0.0.1:{app_port}"
     auth = (USER, PASSWORD)
@@ -126,6 +135,9 @@ def test_secrets_appear_in_no_response_log_or_file(tmp_path):
                 collected.append((f"{phase} wrong login", str(dict(response.headers)), response.content))
             response = session.post(f"{url}/api/messages", auth=auth, data={"password": "x"}, timeout=30)
             collected.append((f"{phase} POST", str(dict(response.headers)), response.content))
+            response = session.post(f"{url}/api/alerts/test", auth=auth, json={}, timeout=30)
+            assert response.status_code == 202
+            collected.append((f"{phase} POST alerts/test", str(dict(response.headers)), response.content))
 
         sweep("mailcow up")
         statuses = {what: head.split(" ", 1)[0] for what, head, _ in collected}
@@ -151,6 +163,7 @@ def test_secrets_appear_in_no_response_log_or_file(tmp_path):
 
     output = (tmp_path / "app.log").read_text(errors="replace")
     assert "401" in output and "job fetch_logs failed" in output     # the errors were logged...
+    assert "alert channel telegram: delivery failed" in output and "alert channel email: delivery failed" in output
     assert "DEBUG" in output or "INFO" in output                     # ...at the verbose level asked for
     hits = []
     needles = _needles()
