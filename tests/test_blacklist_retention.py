@@ -11,7 +11,8 @@ from mailcow_logs_viewer import create_app
 from mailcow_logs_viewer.correlate import Correlator
 from mailcow_logs_viewer.db import database, open_database
 from mailcow_logs_viewer.importer import import_files
-from mailcow_logs_viewer.ingest import Ingestor, local_domains, refresh_local_domains
+from mailcow_logs_viewer.domains import local_domains, refresh_local_domains
+from mailcow_logs_viewer.ingest import Ingestor
 from mailcow_logs_viewer.mailcow import MailcowClient, MailcowUnreachable
 from mailcow_logs_viewer.models import Leg, Message, NetfilterLine, PostfixLine, Recipient, RspamdRow
 from mailcow_logs_viewer.retention import cleanup
