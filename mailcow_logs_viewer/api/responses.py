@@ -233,7 +233,7 @@ class LegSchema(Response):
 
 class RelatedMessageSchema(Response):
     correlation_key = Str()
-    relation = Str(metadata={"enum": ["reports_on", "notice"]})
+    relation = Str(metadata={"enum": ["reports_on", "notice", "same_message_id"]})
     sender = Str(nullable=True)
     subject = Str(nullable=True)
     final_status = Str()
