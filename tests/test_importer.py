@@ -91,3 +91,19 @@ def test_cli_import_needs_no_mailcow_and_says_which_year_it_used(tmp_path):
     bad = subprocess.run([sys.executable, str(ROOT / "run.py"), "import", str(path), "--tz", "Mars/Base"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--tz" in bad.stderr
+
+
+def test_dashboard_and_stats_can_be_read_for_the_imported_range(client, tmp_path):
+    path = _log(tmp_path, LINES, datetime(2026, 1, 2, tzinfo=timezone.utc))
+    import_files([str(path)])
+    from mailcow_logs_viewer.correlate import Correlator
+    Correlator().run()
+    now = client.get("/api/stats/dashboard").get_json()
+    assert now["messages"]["24h"] == 0 and now["data_range"]["first"] == "2025-12-31T23:59:58Z"
+    then = client.get("/api/stats/dashboard?end=2026-01-01T12:00:00Z").get_json()
+    assert (then["messages"]["24h"], then["window_end"]) == (1, "2026-01-01T12:00:00Z")
+    timeline = client.get("/api/stats/timeline?hours=24&end=2026-01-01T12:00:00Z").get_json()["timeline"]
+    assert sum(bucket["total"] for bucket in timeline) == 1
+    activity = client.get("/api/stats/recent-activity?end=2026-01-01T12:00:00Z").get_json()["activity"]
+    assert [a["status"] for a in activity] == ["delivered"]
+    assert client.get("/api/stats/dashboard?end=soon").status_code == 400
