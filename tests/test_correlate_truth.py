@@ -301,3 +301,31 @@ def test_every_recipient_status_is_a_documented_one(correlator):
                             "status=weird (connect timed out)")])
     correlator.run()
     assert {r.status for r in Recipient.select()} <= set(RECIPIENT_STATUSES)
+
+
+# ------------------------------------------------------------------ 8. search sees what an admin searches for
+
+def test_search_finds_orig_to_refusal_texts_remote_replies_and_program_names(correlator, client):
+    store([
+        (0, "postfix/postscreen", "NOQUEUE: reject: RCPT from [198.51.100.66]:40000: 550 5.7.1 Service unavailable; "
+                                  "client [198.51.100.66] blocked using zen.spamhaus.org; from=<x@spam.example>, "
+                                  "to=<bob@example.org>, proto=ESMTP, helo=<WINPC>"),
+        (1, "postfix/smtpd", "D6E7F8091A: client=mail.example.net[203.0.113.9]"),
+        (1, "postfix/cleanup", "D6E7F8091A: message-id=<alias@example.net>"),
+        (1, "postfix/qmgr", "D6E7F8091A: from=<alice@example.net>, size=500, nrcpt=1 (queue active)"),
+        (2, "postfix/lmtp", "D6E7F8091A: to=<bob@example.org>, orig_to=<sales@example.org>, "
+                            "relay=dovecot[172.22.1.250]:24, delay=0.3, delays=0/0/0/0.3, dsn=2.0.0, "
+                            "status=sent (250 2.0.0 Saved)"),
+        (3, "postfix/smtpd", "E7F8091A2B: client=mail.example.net[203.0.113.9]"),
+        (3, "postfix/cleanup", "E7F8091A2B: message-id=<unknown@example.net>"),
+        (3, "postfix/qmgr", "E7F8091A2B: from=<alice@example.org>, size=500, nrcpt=1 (queue active)"),
+        (4, "postfix/smtp", "E7F8091A2B: to=<nobody@remote.example>, relay=mx.remote.example[192.0.2.9]:25, "
+                            "delay=0.6, delays=0/0/0.3/0.3, dsn=5.1.1, status=bounced (host mx.remote.example"
+                            "[192.0.2.9] said: 550 5.1.1 User unknown (in reply to RCPT TO command))"),
+    ])
+    correlator.run()
+    for word, expected in (("spamhaus", "rejected"), ("sales", "delivered"), ('"User unknown"', "bounced")):
+        found = client.get("/api/messages", query_string={"search": word}).get_json()["data"]
+        assert [m["final_status"] for m in found] == [expected], word
+    lines = client.get("/api/logs/postfix", query_string={"search": "postscreen"}).get_json()["data"]
+    assert [line["program"] for line in lines] == ["postfix/postscreen"]

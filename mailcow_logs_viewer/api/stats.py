@@ -19,6 +19,7 @@ from marshmallow import fields, validate
 from peewee import fn
 
 from ..db import database
+from ..errors import ApiError
 from ..models import Message, NetfilterLine
 from ..queries import hourly_counts
 from .messages import message_summary
@@ -48,7 +49,11 @@ class ActivitySchema(EndSchema):
 
 
 def _end(args: dict) -> int:
-    return min(args.get("end", int(time.time())), int(time.time()))
+    """The end of the windows: `end`, never later than now; epoch times only (from 1970 on)."""
+    end = args.get("end", int(time.time()))
+    if end < 30 * DAY:
+        raise ApiError(400, "end: must be after 1970-01-31")
+    return min(end, int(time.time()))
 
 
 def _rejected(start: int, end: int) -> tuple[int, int]:
