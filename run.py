@@ -3,7 +3,8 @@
     python run.py [--host H] [--port P]     serve the app and run the scheduler
     python run.py --demo                    the same, against the built-in simulated mailcow
     python run.py fetch                     one fetch-and-correlate cycle, then exit (cron)
-    python run.py import FILE... [--year Y] import Postfix syslog files (plain or .gz)
+    python run.py import FILE... [--year Y] [--tz ZONE] [--retain keep|expire]
+                                            import Postfix syslog files (plain or .gz); no mailcow needed
     python run.py simulate --port P         run only the simulated mailcow
     python run.py report [--since 24h] [--html]   print the digest of a range (cron)
     python run.py alert-test                send a test notification to every configured channel
@@ -15,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import time
 
 from mailcow_logs_viewer.config import SettingsError, load_settings
 from mailcow_logs_viewer.db import StorageError
@@ -30,7 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("fetch", help="run one fetch-and-correlate cycle and exit")
     importer = commands.add_parser("import", help="import Postfix syslog files")
     importer.add_argument("files", nargs="+")
-    importer.add_argument("--year", type=int, help="year of BSD-style timestamps (default: the file's year)")
+    importer.add_argument("--year", type=int, help="year of BSD-style timestamps (default: inferred from the "
+                          "file's time as syslog rotation implies, never in the future)")
+    importer.add_argument("--tz", help="time zone of BSD-style timestamps, e.g. Europe/Berlin (default: TZ)")
+    importer.add_argument("--retain", choices=("keep", "expire"), default="keep",
+                          help="keep: the imported range survives the daily clean-up (default); "
+                               "expire: RETENTION_DAYS applies to it like to fetched lines")
     commands.add_parser("simulate", help="run only the simulated mailcow", add_help=False)
     report = commands.add_parser("report", help="print the digest (the daily e-mail) of a range")
     report.add_argument("--since", default="24h", help="how far back: 90m, 24h, 7d (default 24h)")
@@ -51,7 +58,7 @@ def main(argv: list[str]) -> int:
         return simulate(argv[1:])
     args = _parser().parse_args(argv)
     try:
-        settings = load_settings(dict(os.environ), demo=args.demo)
+        settings = load_settings(dict(os.environ), demo=args.demo, need_mailcow=args.command != "import")
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
@@ -64,7 +71,7 @@ def main(argv: list[str]) -> int:
         if args.command == "fetch":
             return _fetch_once(settings)
         if args.command == "import":
-            return _import(settings, args.files, args.year)
+            return _import(settings, args)
         if args.command == "report":
             return _report(settings, args.since, args.html)
         if args.command == "alert-test":
@@ -94,20 +101,34 @@ def _fetch_once(settings) -> int:
     return 0
 
 
-def _import(settings, files: list[str], year: int | None) -> int:
+def _import(settings, args) -> int:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     from mailcow_logs_viewer.correlate import Correlator
     from mailcow_logs_viewer.db import open_database
     from mailcow_logs_viewer.importer import import_files
 
+    try:
+        tz = ZoneInfo(args.tz) if args.tz else settings.tzinfo
+    except (ZoneInfoNotFoundError, ValueError):
+        print(f"configuration error: --tz: unknown time zone (got {args.tz!r})", file=sys.stderr)
+        return 2
     open_database(settings.database_path)
     try:
-        report = import_files(files, year=year, tz=settings.tzinfo)
+        report = import_files(args.files, year=args.year, tz=tz, retain=args.retain == "keep")
     except OSError as error:
         print(f"import failed: {error}", file=sys.stderr)
         return 1
     correlated = Correlator(settings.max_correlation_age_minutes).run()
+    years = ", ".join(f"{name}: {'/'.join(map(str, y)) or '-'}" for name, y in report["years"].items())
     print(f"read {report['lines']} lines, {report['postfix']} Postfix lines, stored {report['stored']} new, "
-          f"{report['skipped']} not syslog; {correlated['messages']} messages")
+          f"{report['skipped']} not syslog; {correlated['messages']} messages; year of BSD timestamps: {years}; "
+          f"time zone {tz.key if hasattr(tz, 'key') else tz}")
+    if report["first"] is not None:
+        def iso(epoch: int) -> str:
+            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+        print(f"imported range {iso(report['first'])} .. {iso(report['last'])}"
+              + (" (kept through the daily clean-up)" if args.retain == "keep" else ""))
     return 0
 
 

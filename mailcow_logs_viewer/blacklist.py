@@ -11,8 +11,9 @@ import json
 import time
 
 from .db import database
+from .correlate import Correlator
 from .log_rows import PostfixRow, RspamdHistoryRow
-from .models import Leg, Message, PostfixLine, Recipient, State
+from .models import PostfixLine, State
 
 _STATE_KEY = "blacklist_hidden_queues"
 _KEEP_SECONDS = 3 * 86400
@@ -82,12 +83,8 @@ class Blacklist:
         queues = sorted(self._pending_purge)
         with database.atomic("IMMEDIATE"):
             PostfixLine.delete().where(PostfixLine.queue_id.in_(queues)).execute()
-            # A correlation pass may already have made a message of the early lines.
-            messages = {m for (m,) in Leg.select(Leg.message_ref).where(Leg.queue_id.in_(queues)).tuples() if m}
-            Leg.delete().where(Leg.queue_id.in_(queues)).execute()
-            orphans = [m for m in messages if not Leg.select().where(Leg.message_ref == m).exists()]
-            Recipient.delete().where(Recipient.message_ref.in_(orphans)).execute()
-            Message.delete().where(Message.id.in_(orphans)).execute()
+        # A correlation pass may already have made a message of the early lines.
+        Correlator().forget_queues(queues)
         self._pending_purge.clear()
 
     def filter_rspamd(self, rows: list[RspamdHistoryRow]) -> list[RspamdHistoryRow]:

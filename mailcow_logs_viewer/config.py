@@ -133,8 +133,9 @@ _SCHEMA_VARIABLES = tuple(field.data_key for field in _EnvSchema().fields.values
 ENV_VARIABLES = _SCHEMA_VARIABLES + ALERT_ENV_VARIABLES
 
 
-def load_settings(environ: dict[str, str], demo: bool = False) -> Settings:
-    """Read, validate and freeze the settings; raises SettingsError naming the variable."""
+def load_settings(environ: dict[str, str], demo: bool = False, need_mailcow: bool = True) -> Settings:
+    """Read, validate and freeze the settings; raises SettingsError naming the variable.
+    `need_mailcow=False` (importing log files) needs no MAILCOW_URL or key."""
     given = {key: environ[key] for key in _SCHEMA_VARIABLES if key in environ and (environ[key] != "" or key in ("APP_LOGO_URL", "BLACKLIST_EMAILS", "LOCAL_DOMAINS", "AUTH_PASSWORD"))}
     try:
         values = _EnvSchema().load(given)
@@ -153,8 +154,11 @@ def load_settings(environ: dict[str, str], demo: bool = False) -> Settings:
         values.setdefault("mailcow_api_key", DEMO_API_KEY)
         values["database_file"] = "demo.db"
         values["demo"] = True
+    if not need_mailcow:
+        values.setdefault("mailcow_url", "")
+        values.setdefault("mailcow_api_key", "")
     for required, variable in (("mailcow_url", "MAILCOW_URL"), ("mailcow_api_key", "MAILCOW_API_KEY")):
-        if not values.get(required):
+        if need_mailcow and not values.get(required):
             raise SettingsError(variable, "is required (the address of your mailcow and a read-only API key)")
     if values.get("auth_enabled") and not values.get("auth_password"):
         raise SettingsError("AUTH_PASSWORD", "is required when AUTH_ENABLED=true")

@@ -8,24 +8,25 @@ fixed number of queries per batch (never one per line or per message).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
 
+from peewee import fn
+
+from . import custody
+from .custody import correlation_key
 from .db import database
 from .direction import classify
-from .ingest import local_domains
-from .models import Leg, Message, RspamdRow, State
-from .outcome import MessageFacts, compute_message
+from .domains import local_domains
+from .facts import chunks, delete_messages, dict_rows, lines_with_legs, load_facts, marks, write_messages
+from .models import Leg, Message, PostfixLine, RspamdRow, State
+from .outcome import REFUSAL_RETRY_SECONDS, compute_message, is_probe
 
 log = logging.getLogger(__name__)
 
 CHUNK = 500                 # messages recomputed per transaction
 LINE_BATCH = 20000          # new lines read per step
-# A leg owns the lines of its queue id within its time span: queue ids are reused only
-# after `removed`, so spans of one queue id never overlap (a line is never written twice).
-LINE_IN_LEG = "postfix_line.queue_id = leg.queue_id AND postfix_line.time BETWEEN leg.first_time AND leg.last_time"
 SETTLE_SECONDS = 120        # a leg without a message-id gets a queue-derived key after this long
 UNSETTLED_FOR = 86400       # how long a leg without a message is looked at again
 UNDEF_WINDOW = 120          # Rspamd rows without a message-id match Postfix within this many seconds
@@ -36,10 +37,11 @@ _ASSIGNING_KINDS = frozenset({"message_id", "qmgr_from", "delivery", "expired", 
 # time, a local submission), once it has had time to settle. A leg with only `client=` is an
 # aborted session, not a message.
 _MEANINGFUL_KINDS = frozenset({"reject", "pickup"})
+# The envelope sender comes from these lines; qmgr's is the qualified one and wins over
+# pickup's local user name (PITFALLS 28).
+_SENDER_KINDS = ("qmgr_from", "pickup", "milter_reject", "expired")
 
-
-def correlation_key(kind: str, value: str) -> str:
-    return hashlib.sha256(f"{kind}:{value}".encode("utf-8", "surrogatepass")).hexdigest()
+__all__ = ["Correlator", "correlation_key", "load_facts", "write_messages"]
 
 
 def _cursor(name: str) -> int:
@@ -95,7 +97,8 @@ class Correlator:
         # Raw cursor: this reads every line once, and Peewee's row wrapping would dominate.
         rows = database.execute_sql(
             "SELECT id, time, kind, queue_id, message_id, sender, client_ip, client_host, sasl_username, size, "
-            "nrcpt, line_key FROM postfix_line WHERE id > ? ORDER BY id LIMIT ?", (cursor, LINE_BATCH)).fetchall()
+            "nrcpt, line_key, status, linked_queue_id, dsn FROM postfix_line WHERE id > ? ORDER BY id LIMIT ?",
+            (cursor, LINE_BATCH)).fetchall()
         if not rows:
             return 0, 0, set()
         queue_ids = sorted({r[3] for r in rows if r[3]})
@@ -109,8 +112,9 @@ class Correlator:
         changed: dict[int, dict] = {}
         new_legs: list[dict] = []
         noqueue: list[tuple[int, int, int]] = []
+        hops: list[tuple[str, int]] = []
         for (line_id, when, kind, queue_id, message_id, sender, client_ip, client_host, sasl_username,
-             size, nrcpt, key) in rows:
+             size, nrcpt, key, status, linked_queue_id, dsn) in rows:
             if not queue_id:
                 if kind == "noqueue_reject":
                     noqueue.append((line_id, when, key))
@@ -129,8 +133,14 @@ class Correlator:
             leg["last_time"] = max(leg["last_time"], when)
             if message_id and not leg["message_id"]:
                 leg["message_id"] = message_id
-            if sender is not None and leg["sender"] is None and kind in ("qmgr_from", "pickup", "milter_reject", "expired"):
+            if sender is not None and kind in _SENDER_KINDS and (leg["sender"] is None or kind == "qmgr_from"):
                 leg["sender"] = sender
+            if kind in custody.TEMPORARY_REFUSALS and (dsn or "").startswith("4"):
+                leg["refused_temp"] = True
+            if kind == "delivery" and linked_queue_id and status == "sent":
+                hops.append((linked_queue_id, when))
+            if is_probe(kind, status, leg["sender"]):
+                leg["role"] = "probe"
             if client_ip and not leg["client_ip"]:
                 leg["client_ip"], leg["client_host"] = client_ip, client_host
             if sasl_username and not leg["sasl_username"]:
@@ -158,6 +168,7 @@ class Correlator:
                              [(ids[keys[line_id]], line_id) for line_id, _, _ in noqueue])
             touched |= set(ids.values())
             touched |= self._assign_legs([leg for leg in changed.values()])
+            touched |= custody.join_hops(hops)
             _set_cursor("correlate_postfix", rows[-1][0])
         return len(rows), len(new_legs), touched
 
@@ -179,38 +190,41 @@ class Correlator:
             conn.executemany(f"UPDATE leg SET {', '.join(c + ' = ?' for c in columns)} WHERE id = ?", updates)
 
     def _assign_legs(self, legs: list[dict]) -> set[int]:
-        """Give each leg its message; returns the messages whose legs changed."""
+        """Give each leg its message along the chain of custody (custody.py); returns the
+        messages whose legs changed. A probe leaves its message: it is not mail."""
         touched: set[int] = {leg["message_ref"] for leg in legs if leg["message_ref"] is not None}
         now = int(self.clock())
         keyed: list[tuple[dict, str]] = []
+        placed: list[dict] = []
+        by_message_id: dict[str, list[dict]] = {}
         for leg in legs:
+            if leg["role"] == "probe":
+                leg["message_ref"] = None
+                continue
             if leg["message_ref"] is not None:
                 continue
-            if leg["message_id"]:
-                keyed.append((leg, correlation_key("msgid", leg["message_id"])))
-            elif (parent := self._reinjection_parent(leg)) is not None:
+            if (parent := custody.hop_parent(leg)) is not None:
                 leg["message_ref"], leg["role"] = parent, "reinjected"
+            elif leg["message_id"]:
+                message, key, leg["role"] = custody.custody_message(leg, by_message_id.get(leg["message_id"], []))
+                leg["message_ref"] = message
+                if message is None:
+                    keyed.append((leg, key or custody.message_key(leg)))
             elif leg.get("settled") or (leg.get("meaningful") and leg["last_time"] < now - SETTLE_SECONDS):
-                keyed.append((leg, correlation_key("queue", f"{leg['queue_id']}:{leg['first_time']}")))
+                keyed.append((leg, custody.queue_key(leg)))
+            leg["key"] = keyed[-1][1] if keyed and keyed[-1][0] is leg else None
+            placed.append(leg)
+            if leg["message_id"]:
+                by_message_id.setdefault(leg["message_id"], []).append(leg)
         ids = self._messages_for_keys({key: leg["first_time"] for leg, key in reversed(keyed)})
         for leg, key in keyed:
             leg["message_ref"] = ids[key]
-        assigned = [leg for leg in legs if leg["message_ref"] is not None and leg["message_ref"] not in touched
-                    or leg["role"] == "reinjected"]
         database.connection().executemany("UPDATE leg SET message_ref = ?, role = ? WHERE id = ?",
-                                          [(leg["message_ref"], leg["role"], leg["id"]) for leg in assigned])
+                                          [(leg["message_ref"], leg["role"], leg["id"]) for leg in legs])
+        newly = [leg for leg in placed if leg["message_ref"] is not None]
+        touched |= custody.move_to(custody.retried_refusals(newly))
         touched |= {leg["message_ref"] for leg in legs if leg["message_ref"] is not None}
         return touched
-
-    @staticmethod
-    def _reinjection_parent(leg: dict) -> int | None:
-        """A re-injected hop without its own message-id follows the leg that said "queued as"."""
-        row = database.execute_sql(
-            f"SELECT leg.message_ref FROM postfix_line JOIN leg ON {LINE_IN_LEG} "
-            "WHERE postfix_line.linked_queue_id = ? AND postfix_line.kind = 'delivery' "
-            "AND postfix_line.time BETWEEN ? AND ? AND leg.message_ref IS NOT NULL LIMIT 1",
-            (leg["queue_id"], leg["first_time"] - 3600, leg["last_time"] + 3600)).fetchone()
-        return row[0] if row else None
 
     def _messages_for_keys(self, first_seen_by_key: dict[str, int]) -> dict[str, int]:
         """Message ids for these keys, creating the messages that do not exist yet (batched)."""
@@ -224,24 +238,23 @@ class Correlator:
             "expired_unlinked) VALUES (?, ?, ?, ?, '', '', 0, 'unknown', 'pending', 0, 0, 0, 0, 0)",
             [(key, when, when, now) for key, when in first_seen_by_key.items()])
         ids = {}
-        for part in _chunks(list(first_seen_by_key)):
+        for part in chunks(list(first_seen_by_key)):
             ids.update({key: message for message, key in conn.execute(
-                f"SELECT id, correlation_key FROM message WHERE correlation_key IN ({_marks(part)})", part)})
+                f"SELECT id, correlation_key FROM message WHERE correlation_key IN ({marks(part)})", part)})
         return ids
 
     def _assign_unsettled_legs(self) -> set[int]:
         """Legs without a message yet, retried until they settle. A leg still without one
-        after a day is an aborted session (only `client=`), and stays a leg."""
+        after a day is an aborted session (only `client=`), and stays a leg; a probe stays one."""
         recent = int(self.clock()) - UNSETTLED_FOR
-        legs = list(Leg.select().where(Leg.message_ref.is_null(), Leg.last_time > recent).dicts())
+        legs = list(Leg.select().where(Leg.message_ref.is_null(), Leg.last_time > recent, Leg.role != "probe").dicts())
         if not legs:
             return set()
         kinds: dict[int, set] = {}
-        for part in _chunks([leg["id"] for leg in legs]):
-            for leg_id, kind in database.execute_sql(
-                    f"SELECT leg.id, postfix_line.kind FROM leg JOIN postfix_line ON {LINE_IN_LEG} "
-                    f"WHERE leg.id IN ({_marks(part)})", part):
-                kinds.setdefault(leg_id, set()).add(kind)
+        for part in chunks([leg["id"] for leg in legs]):
+            for line in dict_rows(lines_with_legs(PostfixLine.select(Leg.id.alias("leg_id"), PostfixLine.kind))
+                                  .where(Leg.id.in_(part))):
+                kinds.setdefault(line["leg_id"], set()).add(line["kind"])
         for leg in legs:
             leg["settled"] = bool(kinds.get(leg["id"], set()) & _ASSIGNING_KINDS)
             leg["meaningful"] = bool(kinds.get(leg["id"], set()) & _MEANINGFUL_KINDS)
@@ -288,31 +301,39 @@ class Correlator:
 
     def _match_without_message_id(self, when: int, sender: str | None, recipients: list[str]) -> int | None:
         """Rspamd says `undef`: the leg with that envelope sender that has a line for one of the
-        recipients around the scan time (Postfix lines carry no copy of Rspamd's verdict)."""
+        recipients around the scan time (Postfix lines carry no copy of Rspamd's verdict), of a
+        message that has no verdict yet."""
         if sender is None or not recipients:
             return None
-        marks = ", ".join("?" * len(recipients))
-        row = database.execute_sql(
-            f"SELECT leg.message_ref FROM postfix_line JOIN leg ON {LINE_IN_LEG} "
-            f"WHERE postfix_line.recipient IN ({marks}) AND postfix_line.time BETWEEN ? AND ? "
-            "AND leg.sender = ? AND leg.message_ref IS NOT NULL "
-            "AND NOT EXISTS (SELECT 1 FROM rspamd_row r WHERE r.message_ref = leg.message_ref) "
-            "ORDER BY ABS(leg.first_time - ?) LIMIT 1",
-            (*recipients, when - UNDEF_WINDOW, when + 5 * UNDEF_WINDOW, sender, when)).fetchone()
-        return row[0] if row else None
+        candidates = [line["message_ref"] for line in dict_rows(
+            lines_with_legs(PostfixLine.select(Leg.message_ref))
+            .where(PostfixLine.recipient.in_(recipients[:100]),
+                   PostfixLine.time.between(when - UNDEF_WINDOW, when + 5 * UNDEF_WINDOW),
+                   Leg.sender == sender, Leg.message_ref.is_null(False))
+            .order_by(fn.ABS(Leg.first_time - when)).limit(20))]
+        if not candidates:
+            return None
+        scanned = {m for (m,) in RspamdRow.select(RspamdRow.message_ref)
+                   .where(RspamdRow.message_ref.in_(candidates)).tuples()}
+        return next((m for m in candidates if m not in scanned), None)
 
     # ------------------------------------------------------------ messages
 
     def _recompute(self, message_ids: set[int]) -> None:
+        """Recompute these messages from all their facts; a message left without any (its legs
+        joined another message, or turned out to be a probe) is no message and goes."""
         ids = sorted(i for i in message_ids if i)
         domains = local_domains()
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start:start + CHUNK]
             facts = load_facts(chunk)
-            unlinked_before = int(self.clock()) - self.max_age
-            results = [compute_message(facts[m], domains, classify, unlinked_before) for m in chunk]
+            now = int(self.clock())
+            empty = [m for m in chunk if not (facts[m].legs or facts[m].lines or facts[m].rspamd)]
+            results = [compute_message(facts[m], domains, classify, now - self.max_age, now)
+                       for m in chunk if m not in empty]
             with database.atomic("IMMEDIATE"):
-                write_messages(results, int(self.clock()))
+                write_messages(results, now)
+                delete_messages(empty)
 
     def expire(self) -> dict:
         """Rspamd saw these but no Postfix line came within MAX_CORRELATION_AGE_MINUTES.
@@ -325,89 +346,33 @@ class Correlator:
                      .where(Message.has_postfix == False, Message.has_rspamd == True,  # noqa: E712
                             Message.expired_unlinked == False, Message.first_seen < cutoff)  # noqa: E712
                      .execute())
-        return {"expired": count}
+        return {"expired": count, "refusals_ended": self._end_unretried_refusals()}
+
+    def _end_unretried_refusals(self) -> int:
+        """A temporary refusal that no retry followed within REFUSAL_RETRY_SECONDS is final
+        (PITFALLS 35): recompute the deferred messages that passed that age since the last
+        sweep, once each (a new line of theirs recomputes them anyway)."""
+        cutoff = int(self.clock()) - REFUSAL_RETRY_SECONDS
+        swept = _cursor("refusals_swept_until") or cutoff - UNSETTLED_FOR
+        ids = {m for (m,) in Message.select(Message.id).where(
+            Message.final_status == "deferred", Message.last_seen > swept, Message.last_seen <= cutoff).tuples()}
+        self._recompute(ids)
+        with database.atomic("IMMEDIATE"):
+            _set_cursor("refusals_swept_until", cutoff)
+        return len(ids)
+
+    def forget_queues(self, queue_ids: list[str]) -> None:
+        """Lines of these queue ids are gone (BLACKLIST_EMAILS): their legs go, and messages
+        left with nothing, through the same delete path as a merge or a probe."""
+        with database.atomic("IMMEDIATE"):
+            messages = set()
+            for part in chunks(sorted(set(queue_ids))):
+                messages |= {m for (m,) in Leg.select(Leg.message_ref).where(Leg.queue_id.in_(part)).tuples() if m}
+                Leg.delete().where(Leg.queue_id.in_(part)).execute()
+        self._recompute(messages)
 
     def rebuild(self) -> dict:
         """Recompute every message (after a parser or outcome change); keys never change."""
         ids = {m for (m,) in Message.select(Message.id).tuples()}
         self._recompute(ids)
         return {"messages": len(ids)}
-
-
-def _dicts(sql: str, params) -> list[dict]:
-    """Rows as dicts straight from the cursor: these queries read every line of a backlog."""
-    cursor = database.execute_sql(sql, params)
-    names = [column[0] for column in cursor.description]
-    return [dict(zip(names, row)) for row in cursor]
-
-
-def _marks(values) -> str:
-    return ", ".join("?" * len(values))
-
-
-def _chunks(values: list, size: int = 900):
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
-
-
-_LINE_FIELDS = ", ".join(f"postfix_line.{c}" for c in (
-    "id", "time", "kind", "queue_id", "message_id", "sender", "recipient", "orig_to", "status", "relay", "delay", "dsn",
-    "reply", "client_ip", "sasl_username", "message_ref", "linked_queue_id", "program"))
-
-
-def load_facts(message_ids: list[int]) -> dict[int, MessageFacts]:
-    """Everything needed to compute these messages, in a fixed number of queries."""
-    facts = {m: MessageFacts(m) for m in message_ids}
-    legs = _dicts(f"SELECT * FROM leg WHERE message_ref IN ({_marks(message_ids)}) ORDER BY first_time, id", message_ids)
-    leg_message = {}
-    for leg in legs:
-        facts[leg["message_ref"]].legs.append(leg)
-        leg_message[leg["id"]] = leg["message_ref"]
-    for part in _chunks(sorted(leg_message)):
-        for line in _dicts(f"SELECT leg.id AS leg_id, {_LINE_FIELDS} FROM leg JOIN postfix_line ON {LINE_IN_LEG} "
-                           f"WHERE leg.id IN ({_marks(part)})", part):
-            facts[leg_message[line["leg_id"]]].lines.append(line)
-    for line in _dicts(f"SELECT {_LINE_FIELDS} FROM postfix_line WHERE message_ref IN ({_marks(message_ids)})",
-                       message_ids):
-        facts[line["message_ref"]].lines.append(line)
-    for row in _dicts(f"SELECT * FROM rspamd_row WHERE message_ref IN ({_marks(message_ids)}) ORDER BY time, id",
-                      message_ids):
-        facts[row["message_ref"]].rspamd.append(row)
-    # A non-delivery notice is related to the message whose leg announced it.
-    queue_of_message = {(leg["queue_id"], leg["message_ref"]) for leg in legs}
-    notices: dict[str, list[int]] = {}
-    for part in _chunks(sorted({q for q, _ in queue_of_message})):
-        for linked, parent in database.execute_sql(
-                "SELECT postfix_line.linked_queue_id, leg.message_ref FROM postfix_line "
-                f"JOIN leg ON {LINE_IN_LEG} "
-                f"WHERE postfix_line.linked_queue_id IN ({_marks(part)}) AND postfix_line.kind = 'bounce_notice'", part):
-            notices.setdefault(linked, []).append(parent)
-    for queue_id, message in queue_of_message:
-        for parent in notices.get(queue_id, ()):
-            if parent and parent != message:
-                facts[message].notice_of = parent
-    for fact in facts.values():
-        fact.lines.sort(key=lambda line: (line["time"], line["id"]))
-    return facts
-
-
-_MESSAGE_COLUMNS = ("message_id", "queue_id", "queue_ids", "sender", "recipients", "recipient_count", "subject",
-                    "direction", "final_status", "is_complete", "is_spam", "spam_score", "user", "ip", "size",
-                    "reject_reason", "related_ref", "has_postfix", "has_rspamd", "expired_unlinked", "first_seen",
-                    "last_seen")
-
-
-def write_messages(results, now: int) -> None:
-    conn = database.connection()
-    conn.executemany(
-        f"UPDATE message SET {', '.join(c + ' = ?' for c in _MESSAGE_COLUMNS)}, updated_at = ? WHERE id = ?",
-        [tuple(getattr(r, c) for c in _MESSAGE_COLUMNS) + (now, r.id) for r in results])
-    ids = [r.id for r in results]
-    for start in range(0, len(ids), 900):
-        part = ids[start:start + 900]
-        conn.execute(f"DELETE FROM recipient WHERE message_ref IN ({', '.join('?' * len(part))})", part)
-    conn.executemany(
-        "INSERT INTO recipient (message_ref, recipient, orig_to, status, dsn, relay, delay, reply, attempts, last_time) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(r.id, o.recipient, o.orig_to, o.status, o.dsn, o.relay, o.delay, o.reply, o.attempts, o.last_time)
-         for r in results for o in r.outcomes])

@@ -1,13 +1,22 @@
-"""`python run.py import FILE...`: Postfix syslog files through the same parser and store."""
+"""`python run.py import FILE...`: Postfix syslog files through the same parser and store.
+
+BSD timestamps carry no year and no zone (PITFALLS 34). Without `--year`, a line gets the
+year of its file's modification time (never later than now), unless that would place it
+after that time: syslog rotation then implies last year (a December line in a file written
+in January). RFC 3339 lines carry their own year and zone. The zone of BSD lines is `--tz`
+(default TZ). Imported time ranges are recorded so that the daily clean-up keeps them
+(retention.keep_range) unless the import asked otherwise.
+"""
 from __future__ import annotations
 
 import gzip
 import os
 import time
-from datetime import timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .log_rows import POSTFIX, Occurrences, insert_rows, postfix_row
+from .retention import keep_range
 from .parsing.syslog import is_postfix_program, parse_syslog_line
 
 CHUNK_LINES = 50000
@@ -19,20 +28,43 @@ def _open(path: Path):
     return path.open("r", encoding="utf-8", errors="replace")
 
 
-def import_files(files: list[str], year: int | None = None, tz=timezone.utc) -> dict:
-    report = {"lines": 0, "postfix": 0, "stored": 0, "skipped": 0}
+# A BSD line up to this far after its file's time is clock skew, not last year's.
+FUTURE_SLACK = 86400
+
+
+def _parse(raw: str, year: int | None, written: float, tz, years: set[int]):
+    """One line; without an explicit year, the year that does not put it after `written`."""
+    if year is not None or not raw[:1].isalpha():
+        return parse_syslog_line(raw, year or time.gmtime(written).tm_year, tz)
+    guess = datetime.fromtimestamp(written, tz).year
+    line = parse_syslog_line(raw, guess, tz)
+    if line is not None and line.time > written + FUTURE_SLACK:
+        guess -= 1
+        line = parse_syslog_line(raw, guess, tz)
+    if line is not None:
+        years.add(guess)
+    return line
+
+
+def import_files(files: list[str], year: int | None = None, tz=timezone.utc, retain: bool = True) -> dict:
+    """Store the Postfix lines of these files; the report says which years BSD lines got
+    (`years`) and the time range stored (`first`, `last`)."""
+    report = {"lines": 0, "postfix": 0, "stored": 0, "skipped": 0, "years": {}, "first": None, "last": None}
     for name in files:
         path = Path(name)
-        file_year = year or time.gmtime(os.stat(path).st_mtime).tm_year
+        written = min(os.stat(path).st_mtime, time.time())
+        years: set[int] = {year} if year else set()
         entries = []
         occurrences = Occurrences()
         with _open(path) as handle:
             for raw in handle:
                 report["lines"] += 1
-                line = parse_syslog_line(raw.rstrip("\n"), file_year, tz)
+                line = _parse(raw.rstrip("\n"), year, written, tz, years)
                 if line is None:
                     report["skipped"] += 1
                     continue
+                report["first"] = line.time if report["first"] is None else min(report["first"], line.time)
+                report["last"] = line.time if report["last"] is None else max(report["last"], line.time)
                 if not is_postfix_program(line.program):
                     continue
                 entries.append({"time": str(line.time), "priority": line.priority, "program": line.program,
@@ -43,6 +75,9 @@ def import_files(files: list[str], year: int | None = None, tz=timezone.utc) -> 
                     entries = []
         report["stored"] += _store(entries, occurrences)
         report["postfix"] += len(entries)
+        report["years"][name] = sorted(years)
+    if retain and report["first"] is not None:
+        keep_range(report["first"], report["last"])
     return report
 
 

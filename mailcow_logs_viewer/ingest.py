@@ -28,9 +28,10 @@ from pathlib import Path
 
 from .blacklist import Blacklist
 from .db import database
+from .domains import local_domains
 from .log_rows import SOURCES, NetfilterRow, Occurrences, Source, identity
 from .mailcow import MailcowAuthError, MailcowError, MailcowUndecodable
-from .models import Gap, ImportState, LocalDomain
+from .models import Gap, ImportState
 from .traffic import Traffic
 
 log = logging.getLogger(__name__)
@@ -50,35 +51,6 @@ GROWTH = 4              # each further page is this much bigger, up to the fetch
 UNTIMED_WINDOW = 3600
 # Rspamd keeps 1,000 history rows and each is a few kB of JSON: bigger pages only cost memory.
 MAX_RSPAMD_PAGE = 1000
-
-
-def local_domains() -> frozenset[str]:
-    return frozenset(d.domain for d in LocalDomain.select(LocalDomain.domain))
-
-
-def refresh_local_domains(client, configured: tuple[str, ...] = ()) -> list[str]:
-    """Active domains and alias domains from mailcow, kept in the database for restarts."""
-    found: dict[str, str] = {d: "configured" for d in configured}
-    for item in client.collection("domain/all"):
-        name = str(item.get("domain_name") or "").lower()
-        if name and str(item.get("active", 1)) in ("1", "True", "true"):
-            found[name] = "domain"
-    try:
-        alias_domains = client.collection("alias-domain/all")
-    except Exception as error:  # older mailcow or a key without that right: domains still work
-        log.info("alias domains not available: %s", error)
-        alias_domains = []
-    for item in alias_domains:
-        name = str(item.get("alias_domain") or "").lower()
-        if name and str(item.get("active", 1)) in ("1", "True", "true"):
-            found.setdefault(name, "alias")
-    now = int(time.time())
-    with database.atomic("IMMEDIATE"):
-        LocalDomain.delete().execute()
-        if found:
-            LocalDomain.insert_many([(d, k, now) for d, k in found.items()],
-                                    fields=[LocalDomain.domain, LocalDomain.kind, LocalDomain.updated_at]).execute()
-    return sorted(found)
 
 
 # ---------------------------------------------------------------- fetching

@@ -71,9 +71,20 @@ def message_term(term: Term):
         expr = _status_expr(term.value)
     elif term.field in ("from", "to"):
         expr = _address_match(term.value, _FTS_COLUMN[term.field])
+    elif term.field is None:
+        expr = _text_match(term.value, None) | _beyond_fts(term.value)
     else:
         expr = _text_match(term.value, _FTS_COLUMN.get(term.field))
     return ~expr if term.negated else expr
+
+
+def _beyond_fts(value: str):
+    """A plain word also finds what an admin searches for outside the indexed columns: the
+    address before alias rewriting, the refusal text and the remote server's reply
+    (`spamhaus`, "User unknown", `greylisted`)."""
+    return (_like(Message.reject_reason, value)
+            | Message.id.in_(Recipient.select(Recipient.message_ref)
+                             .where(_like(Recipient.orig_to, value) | _like(Recipient.reply, value))))
 
 
 def compile_search(query: str, term_expr):
@@ -232,7 +243,7 @@ def _log_term(fields: dict, anywhere: tuple, exact: tuple = ()):
 postfix_term = _log_term(
     {"from": PostfixLine.sender, "to": PostfixLine.recipient, "queue": PostfixLine.queue_id,
      "msgid": PostfixLine.message_id, "ip": PostfixLine.client_ip, "user": PostfixLine.sasl_username,
-     "status": PostfixLine.status}, (PostfixLine.message,), exact=("status",))
+     "status": PostfixLine.status}, (PostfixLine.message, PostfixLine.program), exact=("status",))
 rspamd_term = _log_term(
     {"from": RspamdRow.sender_smtp, "to": RspamdRow.recipients_smtp, "subject": RspamdRow.subject,
      "msgid": RspamdRow.message_id, "ip": RspamdRow.ip, "user": RspamdRow.user, "status": RspamdRow.action},

@@ -8,7 +8,8 @@ import time
 
 from .alerts.engine import AlertEngine
 from .correlate import Correlator
-from .ingest import FetchFailed, Ingestor, refresh_local_domains
+from .domains import refresh_local_domains
+from .ingest import FetchFailed, Ingestor
 from .jobs import JobRunner
 from .mailcow import MailcowClient
 from .retention import cleanup

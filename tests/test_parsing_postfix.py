@@ -162,7 +162,8 @@ EXTRA_CASES = [
      dict(kind="sasl_failure", client_ip="2001:db8::5", sasl_username=None)),
     # client with orig_queue_id (content filter re-injection)
     ("postfix/smtpd", "ED01244770: client=localhost[127.0.0.1], orig_queue_id=4F5C64474F, orig_client=unknown[28.55.140.112]",
-     dict(kind="client", client_host="localhost", client_ip="127.0.0.1", sasl_username=None)),
+     # a pre-queue proxy / re-injection: the mail's client is the original one (PITFALLS 29)
+     dict(kind="client", client_host="unknown", client_ip="28.55.140.112", sasl_username=None)),
     ("postfix/smtpd", "ED01244770: client=unknown[2001:db8::1]:4711, sasl_method=PLAIN, sasl_username=u@x, orig_queue_id=4F5C64474F",
      dict(kind="client", client_ip="2001:db8::1", sasl_method="PLAIN", sasl_username="u@x")),
     # delivery with conn_use and amavis re-injection

@@ -335,3 +335,14 @@ def test_big_buffer_serves_quickly():
         assert time.monotonic() - t < 1.0
     finally:
         sim.stop()
+
+
+def test_greylisted_senders_that_never_retry_end_rejected_after_the_retry_window():
+    from mailcow_logs_viewer.outcome import REFUSAL_RETRY_SECONDS
+    g = TrafficGenerator(seed=7, rate_per_hour=150, start=T0)
+    g.generate(T0 + REFUSAL_RETRY_SECONDS + 6 * 3600)
+    bots = [m for m in g.truth.values() if m.flow == "greylist" and len(m.queue_ids) == 1]
+    old = [m for m in bots if m.first_time < g.clock - REFUSAL_RETRY_SECONDS - 60]
+    young = [m for m in bots if m.first_time > g.clock - REFUSAL_RETRY_SECONDS + 60]
+    assert old and young
+    assert {m.status for m in old} == {"rejected"} and {m.status for m in young} == {"deferred"}

@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, jsonify
 
 from .. import APP_NAME, __version__
 from ..db import database
-from ..ingest import local_domains
+from ..domains import local_domains
 
 bp = Blueprint("health", __name__)
 

@@ -6,6 +6,7 @@ from peewee import JOIN
 from marshmallow import fields, validate
 
 from ..errors import ApiError
+from ..facts import line_in_leg
 from ..models import Leg, Message, NetfilterLine, PostfixLine, RspamdRow
 from ..queries import (capped_count, decode_json, netfilter_filters, postfix_filters, row_count, rspamd_filters,
                        select_where)
@@ -55,11 +56,6 @@ class NetfilterFilterSchema(DateRangeMixin):
 
 class NetfilterListSchema(NetfilterFilterSchema, PageSchema):
     pass
-
-
-def line_in_leg():
-    """A line belongs to the leg of its queue id whose time span holds it (see correlate)."""
-    return (PostfixLine.queue_id == Leg.queue_id) & PostfixLine.time.between(Leg.first_time, Leg.last_time)
 
 
 def _total(model, where: list, args: dict) -> int:

@@ -1,18 +1,17 @@
 """GET /api/messages and GET /api/message/{correlation_key}/details."""
 from __future__ import annotations
 
-from functools import reduce
-from operator import or_
-
 from flask import Blueprint, current_app, jsonify
 from marshmallow import fields, validate
 
 from ..errors import ApiError
-from ..models import Leg, Message, NetfilterLine, PostfixLine, RspamdRow
+from ..facts import load_facts
+from ..models import Message, NetfilterLine
 from ..queries import DIRECTIONS, STATUSES, count_messages, decode_json, list_messages, outcomes_by_message
 from .params import DateRangeMixin, PageSchema, Text, iso, page_envelope, parse_args
 
 bp = Blueprint("messages", __name__)
+RELATED_LIMIT = 50          # messages sharing a Message-ID listed in details (thousands exist)
 
 
 class MessageFilterSchema(DateRangeMixin):
@@ -102,12 +101,10 @@ def message_details(correlation_key: str):
     message = Message.get_or_none(Message.correlation_key == correlation_key)
     if message is None:
         raise ApiError(404, "Message not found")
-    legs = list(Leg.select().where(Leg.message_ref == message.id).order_by(Leg.first_time, Leg.id).dicts())
-    in_leg = reduce(or_, [(PostfixLine.queue_id == leg["queue_id"]) &
-                          PostfixLine.time.between(leg["first_time"], leg["last_time"]) for leg in legs],
-                    PostfixLine.message_ref == message.id)
-    lines = list(PostfixLine.select().where(in_leg).order_by(PostfixLine.time, PostfixLine.id).dicts())
-    rows = list(RspamdRow.select().where(RspamdRow.message_ref == message.id).order_by(RspamdRow.time, RspamdRow.id).dicts())
+    # The same facts the status was computed from (one rule for which lines are the message's).
+    facts = load_facts([message.id], with_text=True)[message.id]
+    legs, lines = facts.legs, facts.lines
+    rows = facts.rspamd
     outcomes = outcomes_by_message([message.id])[message.id]
 
     items = [postfix_line_item(line) for line in lines]
@@ -115,9 +112,9 @@ def message_details(correlation_key: str):
     by_recipient["_system"] = []
     for item in items:
         by_recipient.setdefault(item["recipient"] or "_system", []).append(item)
-    def lines_of(leg: dict) -> list:
-        return [item for line, item in zip(lines, items) if line["queue_id"] == leg["queue_id"]
-                and leg["first_time"] <= line["time"] <= leg["last_time"]]
+    by_leg: dict[int, list] = {}
+    for line, item in zip(lines, items):
+        by_leg.setdefault(line["leg_id"], []).append(item)
 
     body = message_summary(message)
     body["rspamd"] = rspamd_item(rows[-1]) if rows else None
@@ -130,7 +127,7 @@ def message_details(correlation_key: str):
                          "last_time": iso(o.last_time)} for o in outcomes]
     body["legs"] = [{"queue_id": leg["queue_id"], "role": _leg_role(leg, message, i), "first_seen": iso(leg["first_time"]),
                      "last_seen": iso(leg["last_time"]), "removed": leg["removed"], "client_ip": leg["client_ip"],
-                     "lines": lines_of(leg)} for i, leg in enumerate(legs)]
+                     "lines": by_leg.get(leg["id"], [])} for i, leg in enumerate(legs)]
     body["related"] = _related(message)
     return jsonify(body)
 
@@ -161,6 +158,11 @@ def _related(message: Message) -> list:
             related.append(("reports_on", original))
     for notice in Message.select().where(Message.related_ref == message.id).order_by(Message.first_seen):
         related.append(("notice", notice))
+    # Other transactions that reused the Message-ID (a list copy, a BCC): messages of their own.
+    if message.message_id:
+        for other in (Message.select().where(Message.message_id == message.message_id, Message.id != message.id)
+                      .order_by(Message.first_seen).limit(RELATED_LIMIT)):
+            related.append(("same_message_id", other))
     return [{"correlation_key": m.correlation_key, "relation": relation, "sender": m.sender, "subject": m.subject,
              "final_status": m.final_status, "first_seen": iso(m.first_seen), "recipients": m.recipients}
             for relation, m in related]

@@ -24,7 +24,7 @@ from .logs import (NetfilterFilterSchema, NetfilterListSchema, PostfixFilterSche
                    RspamdFilterSchema, RspamdListSchema)
 from .messages import MessageFilterSchema, MessageListSchema
 from .params import MAX_TEXT, Text, Timestamp
-from .stats import ActivitySchema, LimitSchema, TimelineSchema
+from .stats import ActivitySchema, EndSchema, LimitSchema, TimelineSchema
 from .status import SearchSchema
 
 bp = Blueprint("openapi", __name__)
@@ -58,7 +58,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "status.queue": Endpoint("mailcow's mail queue (live, cached briefly)", SearchSchema, r.QueueSchema),
     "status.quarantine": Endpoint("mailcow's quarantine (live, cached briefly)", SearchSchema, r.QuarantineSchema),
     # statistics
-    "stats.dashboard": Endpoint("Dashboard counters", None, r.DashboardSchema),
+    "stats.dashboard": Endpoint("Dashboard counters", EndSchema, r.DashboardSchema),
     "stats.timeline": Endpoint("Messages per hour", TimelineSchema, r.TimelineResponseSchema),
     "stats.top_spam_triggers": Endpoint("Rspamd symbols that most often pushed spam", LimitSchema,
                                         r.TopSpamTriggersSchema),

@@ -233,7 +233,7 @@ class LegSchema(Response):
 
 class RelatedMessageSchema(Response):
     correlation_key = Str()
-    relation = Str(metadata={"enum": ["reports_on", "notice"]})
+    relation = Str(metadata={"enum": ["reports_on", "notice", "same_message_id"]})
     sender = Str(nullable=True)
     subject = Str(nullable=True)
     final_status = Str()
@@ -369,13 +369,26 @@ class DirectionCountsSchema(Response):
     internal_24h = Int()
 
 
+class RejectedCountsSchema(Response):
+    class Meta:
+        include = {"24h": Int(), "7d": Int(), "permanent_24h": Int(), "temporary_24h": Int(),
+                   "permanent_7d": Int(), "temporary_7d": Int()}
+
+
+class DataRangeSchema(Response):
+    first = Time(nullable=True)
+    last = Time(nullable=True)
+
+
 class DashboardSchema(Response):
     messages = One(MessageCountsSchema)
     spam = One(SpamCountsSchema)
     failed_deliveries = One(Window24h7d)
-    rejected = One(Window24h7d)
+    rejected = One(RejectedCountsSchema)
     auth_failures = One(Window24h7d)
     direction = One(DirectionCountsSchema)
+    window_end = Time()
+    data_range = One(DataRangeSchema)
 
 
 class TimelineBucketSchema(Response):

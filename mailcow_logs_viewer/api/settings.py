@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, jsonify
 from peewee import fn
 
 from ..db import database
-from ..ingest import local_domains
+from ..domains import local_domains
 from ..models import Gap, ImportState, Message, NetfilterLine, PostfixLine, RspamdRow, State
 from ..queries import hourly_counts, row_count
 from ..traffic import Traffic

@@ -259,6 +259,14 @@ def _parse_client(ev: PostfixEvent, rest: str) -> None:
         pos = 7
     if pos < len(rest):
         tail = rest[pos:]
+        # A pre-queue proxy (PITFALLS 29) connects from localhost and names the real sender's
+        # host: the client of the mail is that one.
+        i = tail.find("orig_client=")
+        if i >= 0:
+            om = _HOST_IP_RE.match(tail, i + 12)
+            if om and _ip_or_none(om.group(2)):
+                ev.client_host = om.group(1) or None
+                ev.client_ip = om.group(2)
         i = tail.find("sasl_method=")
         if i >= 0:
             j = tail.find(",", i)

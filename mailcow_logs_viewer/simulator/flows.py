@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from heapq import heappush
 
+from ..outcome import REFUSAL_RETRY_SECONDS
 from .catalog import (HAM_SUBJECTS, LMTP_RELAY, MYHOSTNAME, POSTFIX_IP, SOGO_IP, SPAM_LOCALS,
                       SPAM_SENDER_DOMAINS, SPAM_SUBJECTS, TLS_IN, TLS_OUT)
 from .scan import SPAM_ACTIONS, rspamd_row
@@ -436,6 +437,12 @@ def greylist(g, t):
     m.outcomes[rcpt] = "deferred"
     if rng.random() < 0.2:           # a bot that never comes back
         m.complete = True
+
+        def never_retried(m=m, rcpt=rcpt):
+            # After the retry window a temporary refusal is final (README "What a message is").
+            m.refused = True
+            m.outcomes[rcpt] = "rejected"
+        g.push(t + REFUSAL_RETRY_SECONDS + 5, None, None, never_retried)
         return
     partner = next(p for p in g.world.partners if p.out_ip == m.client_ip)
     t2 = t + rng.uniform(300, 1500)

@@ -21,9 +21,38 @@ function renderCounters(d) {
   counter("messages", m["24h"], [["7d", fmtNumber(m["7d"])], ["30d", fmtNumber(m["30d"])]]);
   counter("spam", s["24h"], [["rate", s.percentage_24h === undefined ? "–" : `${fmtNumber(s.percentage_24h, 1)} %`], ["7d", fmtNumber(s["7d"])]]);
   const failedSub = [["7d", fmtNumber(f["7d"])]];
-  if (d.rejected) failedSub.push(["rejected 24h", fmtNumber(d.rejected["24h"])]);
+  if (d.rejected) {
+    failedSub.push(["rejected 24h", fmtNumber(d.rejected["24h"])]);
+    if (d.rejected.temporary_24h) failedSub.push(["of which 4xx", fmtNumber(d.rejected.temporary_24h)]);
+  }
   counter("failed", f["24h"], failedSub);
   counter("auth", a["24h"], [["7d", fmtNumber(a["7d"])]]);
+  renderWindow(d);
+}
+
+// The windows end now, or at ?end= (imported history lies in the past): the form picks the
+// end, and offers the end of the stored data when the last 24 hours hold none of it.
+const END = new URLSearchParams(location.search).get("end") || null;
+
+function renderWindow(d) {
+  const form = $("#window-end");
+  if (!form) return;
+  const input = form.querySelector("input[name=end]");
+  if (END && !input.value) input.value = END.slice(0, 10);
+  const last = d.data_range && d.data_range.last;
+  const note = $("#window-note");
+  const parts = [];
+  if (END) parts.push(h("span", null, "Windows end ", timeEl(d.window_end, { short: true }), " · "),
+    h("a", { href: location.pathname }, "back to now"));
+  else if (last && Date.parse(last) < Date.now() - 86400000) {
+    parts.push(h("span", null, "The newest message is from ", timeEl(last, { short: true }), " · "),
+      h("a", { href: `${location.pathname}?end=${encodeURIComponent(last)}` }, "view up to then"));
+  }
+  note.replaceChildren(...parts);
+}
+
+function withEnd(params) {
+  return END ? { ...(params || {}), end: END.length === 10 ? `${END}T23:59:59Z` : END } : params;
 }
 
 const DIRECTIONS = [["inbound", "s-in", "Inbound"], ["outbound", "s-out", "Outbound"], ["internal", "s-int", "Internal"]];
@@ -176,7 +205,7 @@ const SECTIONS = [
 async function load({ background }) {
   const results = await Promise.allSettled(SECTIONS.map(async ([path, params, render, target]) => {
     try {
-      render(await apiGet(path, params));
+      render(await apiGet(path, path.startsWith("/stats/") ? withEnd(params) : params));
     } catch (error) {
       // A failed background refresh keeps the last good numbers on screen.
       if (!background || !$(target).children.length) $(target).replaceChildren(errorBox(error));

@@ -1,0 +1,191 @@
+"""Which message a leg belongs to: the chain of custody (ARCHITECTURE "The message model").
+
+A Message-ID is not an identity (PITFALLS 31): a leg joins an earlier message with the same
+Message-ID only along the chain of custody of that message:
+- a content-filter hop or any re-injection named by a `queued as NEWQID` line (whatever the
+  order in which the two queue ids' lines arrive, PITFALLS 32);
+- a local re-injection: the leg was made on this server (no client, or a loopback/private
+  client: pickup, local(8) forwards, Sieve redirects, quarantine releases, the filter's
+  return port);
+- a retry of a temporarily refused transaction (a 4xx at RCPT or end of data, greylisting)
+  by the same client or the same envelope sender.
+Every other transaction with that Message-ID is a message of its own, with a key derived
+from its first queue id, linked to the others as related. A temporary NOQUEUE refusal that
+the same client retries successfully joins the accepted message as an earlier attempt
+(PITFALLS 33).
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+
+from .db import database
+from .facts import chunks, lines_with_legs, marks, dict_rows
+from .models import Leg, PostfixLine
+
+# The new queue id of a hop starts while the hand-off is under way: its first line comes
+# before the `queued as` line (at most HOP_WINDOW seconds before, a slow filter), never after
+# it (but for CLOCK_SLACK seconds of log time stamps out of order). A reused queue id's later
+# leg starts after it.
+HOP_WINDOW = 3600
+CLOCK_SLACK = 2
+# How long after a temporary refusal a retry still counts as one (and a refusal never retried
+# becomes final, see outcome.REFUSAL_RETRY_SECONDS).
+RETRY_WINDOW = 6 * 3600
+# Messages with one Message-ID looked at when placing a leg: bounded, so a Message-ID reused
+# by thousands of transactions costs the same as one reused twice.
+CANDIDATES = 50
+TEMPORARY_REFUSALS = ("reject", "milter_reject")
+
+
+def correlation_key(kind: str, value: str) -> str:
+    return hashlib.sha256(f"{kind}:{value}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def message_key(leg: dict) -> str:
+    """The first message of a Message-ID keeps `sha256("msgid:" + id)`; see derived_key."""
+    return correlation_key("msgid", leg["message_id"])
+
+
+def derived_key(leg: dict) -> str:
+    """A later, distinct transaction with the same Message-ID: derived from its first queue id."""
+    return correlation_key("msgid", f"{leg['message_id']}\n{leg['queue_id']}:{leg['first_time']}")
+
+
+def queue_key(leg: dict) -> str:
+    return correlation_key("queue", f"{leg['queue_id']}:{leg['first_time']}")
+
+
+# Loopback and the private ranges (RFC 1918, unique local, link local): a content filter's
+# return port, mailcow's containers. Not ipaddress.is_private, which also calls the
+# documentation and benchmark ranges private.
+_LOCAL_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7", "fe80::/10"))
+
+
+def is_local_client(ip: str | None) -> bool:
+    """Made on this server: no client at all (pickup, local(8), bounces), or a loopback or
+    private one."""
+    if not ip:
+        return True
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(address.version == net.version and address in net for net in _LOCAL_NETWORKS)
+
+
+def _same_sender(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and a.lower() == b.lower()
+
+
+def hop_parent(leg: dict) -> int | None:
+    """The message of the leg that said `queued as <this queue id>` around this leg's time."""
+    found = dict_rows(lines_with_legs(PostfixLine.select(Leg.message_ref))
+                 .where(PostfixLine.linked_queue_id == leg["queue_id"], PostfixLine.kind == "delivery",
+                        PostfixLine.time.between(leg["first_time"] - CLOCK_SLACK, leg["first_time"] + HOP_WINDOW),
+                        Leg.message_ref.is_null(False), Leg.id != leg["id"])
+                 .limit(1))
+    return found[0]["message_ref"] if found else None
+
+
+def custody_message(leg: dict, in_batch: list[dict]) -> tuple[int | None, str | None, str]:
+    """For a leg with a Message-ID: (message it joins, None, role) along the chain of custody,
+    or (None, key, "primary") for a message of its own. `in_batch` are legs of this pass
+    already placed, by Message-ID (their messages may not be stored yet)."""
+    candidates = in_batch[-CANDIDATES:]
+    candidates += dict_rows(Leg.select().where(Leg.message_id == leg["message_id"], Leg.message_ref.is_null(False),
+                                               Leg.id != leg["id"], Leg.first_time <= leg["first_time"])
+                            .order_by(Leg.first_time.desc()).limit(CANDIDATES))
+    candidates = sorted((c for c in candidates if c["first_time"] <= leg["first_time"]),
+                        key=lambda c: c["first_time"], reverse=True)[:CANDIDATES]
+    if not candidates:
+        return None, message_key(leg), "primary"
+    if is_local_client(leg["client_ip"]):
+        return candidates[0].get("message_ref"), candidates[0].get("key"), "reinjected"
+    refused = _temporarily_refused(candidates)
+    for candidate in candidates:
+        if (candidate.get("refused_temp") or candidate["id"] in refused) and (
+                candidate["client_ip"] == leg["client_ip"] or _same_sender(candidate["sender"], leg["sender"])):
+            return candidate.get("message_ref"), candidate.get("key"), "retry"
+    return None, derived_key(leg), "primary"
+
+
+def _temporarily_refused(legs: list[dict]) -> set[int]:
+    """Legs with a 4xx refusal at RCPT or end of data among their lines."""
+    refused: set[int] = set()
+    ids = [leg["id"] for leg in legs if leg.get("id")]
+    for part in chunks(ids):
+        refused |= {line["leg_id"] for line in dict_rows(
+            lines_with_legs(PostfixLine.select(Leg.id.alias("leg_id")))
+            .where(Leg.id.in_(part), PostfixLine.kind.in_(TEMPORARY_REFUSALS), PostfixLine.dsn.startswith("4")))}
+    return refused
+
+
+def retried_refusals(legs: list[dict]) -> list[tuple[int, int]]:
+    """(NOQUEUE line, message) for temporary NOQUEUE refusals that these newly placed legs retried:
+    the same client and envelope sender, accepted within RETRY_WINDOW after the refusal. One
+    query over the time range of the legs (NOQUEUE lines are the only ones with a message_ref)."""
+    legs = [leg for leg in legs if leg["client_ip"] and leg["sender"] is not None and leg["message_ref"] is not None]
+    if not legs:
+        return []
+    by_client: dict[tuple[str, str], list[dict]] = {}
+    for leg in legs:
+        by_client.setdefault((leg["client_ip"], leg["sender"].lower()), []).append(leg)
+    moves = []
+    for line in dict_rows(PostfixLine.select(PostfixLine.id, PostfixLine.time, PostfixLine.client_ip,
+                                             PostfixLine.sender, PostfixLine.message_ref)
+                          .where(PostfixLine.message_ref.is_null(False), PostfixLine.kind == "noqueue_reject",
+                                 PostfixLine.time.between(min(leg["first_time"] for leg in legs) - RETRY_WINDOW,
+                                                          max(leg["first_time"] for leg in legs)),
+                                 PostfixLine.dsn.startswith("4"))):
+        for leg in by_client.get((line["client_ip"], (line["sender"] or "").lower()), ()):
+            if leg["first_time"] - RETRY_WINDOW <= line["time"] <= leg["first_time"] \
+                    and line["message_ref"] != leg["message_ref"]:
+                moves.append((line["id"], leg["message_ref"]))
+                break
+    return moves
+
+
+def move_to(moves: list[tuple[int, int]]) -> set[int]:
+    """Move NOQUEUE lines to other messages; returns the messages they left and joined."""
+    if not moves:
+        return set()
+    conn = database.connection()
+    left = set()
+    for part in chunks([line for line, _ in moves]):
+        left |= {m for (m,) in conn.execute(f"SELECT message_ref FROM postfix_line WHERE id IN ({marks(part)})", part)}
+    conn.executemany("UPDATE postfix_line SET message_ref = ? WHERE id = ?", [(m, line) for line, m in moves])
+    return left | {m for _, m in moves}
+
+
+def merge_messages(into: int, other: int) -> None:
+    """Everything of `other` (legs, NOQUEUE lines, Rspamd rows) becomes `into`'s; `other` is left
+    empty and the recompute deletes it."""
+    conn = database.connection()
+    conn.execute("UPDATE leg SET message_ref = ?, role = CASE role WHEN 'primary' THEN 'reinjected' ELSE role END "
+                 "WHERE message_ref = ?", (into, other))
+    conn.execute("UPDATE postfix_line SET message_ref = ? WHERE message_ref = ?", (into, other))
+    conn.execute("UPDATE rspamd_row SET message_ref = ? WHERE message_ref = ?", (into, other))
+
+
+def join_hops(hops: list[tuple[str, int]]) -> set[int]:
+    """`queued as NEWQID` lines of this pass (NEWQID, line time): NEWQID's leg joins the message
+    of the leg that handed it over, even when it was placed earlier (its lines came first)."""
+    touched: set[int] = set()
+    for new_queue_id, when in hops:
+        parent = dict_rows(lines_with_legs(PostfixLine.select(Leg.message_ref))
+                      .where(PostfixLine.linked_queue_id == new_queue_id, PostfixLine.time == when,
+                             PostfixLine.kind == "delivery", Leg.message_ref.is_null(False)).limit(1))
+        child = dict_rows(Leg.select(Leg.id, Leg.message_ref)
+                     .where(Leg.queue_id == new_queue_id, Leg.first_time.between(when - HOP_WINDOW, when + CLOCK_SLACK),
+                            Leg.message_ref.is_null(False))
+                     .order_by(Leg.first_time.desc()).limit(1))
+        if not parent or not child:
+            continue
+        into, other = parent[0]["message_ref"], child[0]["message_ref"]
+        if into != other:
+            merge_messages(into, other)
+        database.connection().execute("UPDATE leg SET role = 'reinjected' WHERE id = ?", (child[0]["id"],))
+        touched |= {into, other}
+    return touched
