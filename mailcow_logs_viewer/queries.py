@@ -15,6 +15,7 @@ from peewee import SQL, NodeList
 
 from .db import database
 from .models import Leg, Message, NetfilterLine, PostfixLine, Recipient, RspamdRow
+from .message_scopes import scope_filters
 from .search import Term, fts_phrase, like_pattern, parse
 
 MIN_TRIGRAM = 3
@@ -110,7 +111,7 @@ def message_filters(args: dict) -> list:
         where.append(Message.user == args["user"])
     if args.get("ip"):
         where.append(Message.ip == args["ip"])
-    return where
+    return where + scope_filters(args)
 
 
 def filtered_messages(args: dict, fields=None):

@@ -122,6 +122,8 @@ class PageEnvelope(Response):
 class OutcomeBriefSchema(Response):
     recipient = Str()
     status = Str()
+    dsn = Str(nullable=True, optional=True)
+    reply = Str(nullable=True, optional=True, metadata={"description": "The remote reply or our refusal, when it failed"})
 
 
 class MessageSummaryFields(Response):
@@ -149,6 +151,9 @@ class MessageSummaryFields(Response):
 
 class MessageSummarySchema(MessageSummaryFields):
     outcomes = Many(OutcomeBriefSchema)
+    reason = Str(nullable=True, optional=True, metadata={"description": "Why it failed: its first failed recipient's reply"})
+    reason_key = Str(nullable=True, optional=True,
+                     metadata={"description": "That reply normalised, as on the top reasons (the `reason=` filter)"})
 
 
 class MessageListResponseSchema(PageEnvelope):
@@ -441,6 +446,7 @@ class ContainerSummarySchema(Response):
     stopped = Int()
     total = Int()
     states = MapOf(fields.Integer(strict=True), metadata={"description": "Containers per state"})
+    not_running = StrList(metadata={"description": "Names of the containers that are not running"})
 
 
 class ContainersSchema(Response):

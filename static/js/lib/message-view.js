@@ -27,8 +27,17 @@ function kv(pairs) {
   return dl;
 }
 
+const FAILED = new Set(["bounced", "expired", "deferred", "rejected"]);
+const RANK = { bounced: 0, expired: 0, rejected: 1, deferred: 2 };
+
+/** The worst outcomes first (the reason an admin opened the message), otherwise in their order. */
+export function failingFirst(outcomes) {
+  const rank = (o) => RANK[o.status] ?? 3;
+  return [...(outcomes || [])].sort((a, b) => rank(a) - rank(b));
+}
+
 function recipientsOf(msg) {
-  if (Array.isArray(msg.outcomes) && msg.outcomes.length) return msg.outcomes.map((o) => o.recipient);
+  if (Array.isArray(msg.outcomes) && msg.outcomes.length) return failingFirst(msg.outcomes).map((o) => o.recipient);
   if (Array.isArray(msg.recipients) && msg.recipients.length) return msg.recipients;
   return msg.recipient ? [msg.recipient] : [];
 }
@@ -51,9 +60,11 @@ function overviewTab(msg) {
   const rcpts = recipientsOf(msg);
   const rcptList = h("div", { class: "rcpt-list" }, rcpts.map((rcpt) => {
     const outcome = outcomeFor(msg, rcpt);
-    return h("div", { class: "rcpt-item" }, h("span", null, rcpt),
+    return h("div", { class: "rcpt-outcome", "data-rcpt": rcpt }, h("div", { class: "rcpt-item" }, h("span", null, rcpt),
       outcome ? statusBadge(outcome.status) : null,
-      outcome && outcome.orig_to && outcome.orig_to !== rcpt ? h("span", { class: "muted small" }, `(sent to ${outcome.orig_to})`) : null);
+      outcome && outcome.orig_to && outcome.orig_to !== rcpt ? h("span", { class: "muted small" }, `(sent to ${outcome.orig_to})`) : null),
+    outcome && FAILED.has(outcome.status) && (outcome.reply || msg.reject_reason)
+      ? h("div", { class: "reply", "data-reply": "" }, outcome.reply || msg.reject_reason) : null);
   }));
   const ids = queueIds(msg);
   const overview = kv([
@@ -75,7 +86,7 @@ function overviewTab(msg) {
   ].filter(([label]) => label));
   const parts = [h("section", null, overview)];
   if ((msg.outcomes || []).length) {
-    parts.push(h("section", null, h("h3", null, "Per-recipient outcome"), outcomesTable(msg.outcomes)));
+    parts.push(h("section", null, h("h3", null, "Per-recipient outcome"), outcomesTable(failingFirst(msg.outcomes))));
   }
   return parts;
 }
@@ -84,7 +95,7 @@ function outcomesTable(outcomes) {
   return table(["Recipient", "Status", "DSN", "Relay", { label: "Delay", class: "num" }, { label: "Attempts", class: "num" }, "Last"],
     outcomes.map((o) => h("tr", { "data-recipient": o.recipient },
       h("td", { class: "wrap" }, o.recipient, o.orig_to && o.orig_to !== o.recipient ? h("div", { class: "muted small" }, `orig_to ${o.orig_to}`) : null),
-      h("td", null, statusBadge(o.status)),
+      h("td", null, statusBadge(o.status), FAILED.has(o.status) && o.reply ? h("div", { class: "reply small" }, o.reply) : null),
       h("td", { class: "mono nowrap" }, dash(o.dsn)),
       h("td", { class: "wrap mono" }, dash(o.relay)),
       h("td", { class: "num nowrap" }, fmtDelay(o.delay)),
