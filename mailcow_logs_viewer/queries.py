@@ -233,6 +233,9 @@ def postfix_filters(args: dict) -> list:
             where.append(PostfixLine.status == args["status"])
     if args.get("queue_id"):
         where.append(PostfixLine.queue_id == args["queue_id"])
+    if args.get("program"):
+        program = args["program"].strip()
+        where.append(PostfixLine.program.in_({program, "postfix/" + program}))
     return where
 
 
@@ -250,6 +253,9 @@ def rspamd_filters(args: dict) -> list:
         where.append(RspamdRow.action == args["action"])
     if args.get("is_spam") is not None:
         where.append(RspamdRow.is_spam == args["is_spam"])
+    if args.get("symbol"):
+        # symbols is a JSON object keyed by name: the quoted name followed by its colon is that key.
+        where.append(_like(RspamdRow.symbols, json.dumps(args["symbol"]) + ":"))
     return where
 
 

@@ -159,3 +159,53 @@ def test_unknown_pages_get_the_styled_not_found_page(make_page, base):
         sync_api.expect(page.locator("[data-not-found]")).to_contain_text(path)
         sync_api.expect(page.locator("#sidebar .nav a")).to_have_count(10)
     assert requests.get(base + "/api/nope", timeout=10).json() == {"detail": "Resource not found"}
+
+
+def test_settings_show_the_real_variable_names_and_values_in_effect(make_page, base):
+    page = make_page().page
+    page.goto(base + "/settings")
+    page.wait_for_selector("#configuration table")
+    sync_api.expect(page.locator('tr[data-setting="TZ"]')).to_contain_text("Time zone")
+    sync_api.expect(page.locator('tr[data-setting="BLACKLIST_EMAILS"]')).to_contain_text("0 addresses")
+    sync_api.expect(page.locator('tr[data-setting="LOG_LEVEL"]')).to_contain_text("WARNING")   # as the app runs
+    sync_api.expect(page.locator('tr[data-setting="APP_PORT"] td').nth(1)).to_have_text(re.compile(r"^\d+$"))
+    assert page.locator('tr[data-setting="TIMEZONE"], tr[data-setting="MAILCOW_API_KEY"]').count() == 0
+
+
+def test_postfix_log_filters_by_program_in_one_order(make_page, base):
+    page = make_page().page
+    page.goto(base + "/logs/postfix?program=qmgr")
+    page.wait_for_selector("#results tbody.qgroup")
+    programs = set(page.locator("#results tr.qline td:nth-child(2)").all_inner_texts())
+    assert programs == {"postfix/qmgr"}
+    sync_api.expect(page.locator("#f-program")).to_have_value("qmgr")
+    page.goto(base + "/logs/postfix")
+    page.wait_for_selector("#results tbody.qgroup")
+    groups = page.locator("#results tbody.qgroup").evaluate_all(
+        "(bodies) => bodies.map((b) => Array.from(b.querySelectorAll('tr.qline time')).map((t) => t.getAttribute('datetime')))")
+    # Newest first inside each group, and groups in the order of their newest line.
+    assert all(lines == sorted(lines, reverse=True) for lines in groups)
+    heads = [lines[0] for lines in groups]
+    assert heads == sorted(heads, reverse=True)
+
+
+def test_senders_recipients_ips_and_symbols_are_links_to_their_lists(make_page, base):
+    item = _bounced_with_reply(base)
+    page = make_page().page
+    page.goto(f"{base}/messages/{item['correlation_key']}")
+    page.locator(f'.rcpt-outcome[data-rcpt="{item["failed"]["recipient"]}"] a.filter-link').click()
+    page.wait_for_url(re.compile(r"/messages\?recipient="))
+    sync_api.expect(page.locator("#f-recipient")).to_have_value(item["failed"]["recipient"])
+    page.wait_for_selector("#results table")
+    assert total_shown(page) >= 1
+
+    spam = api(base, "/messages", status="spam", limit=1)["data"]
+    if not spam:
+        pytest.skip("no spam in the simulated traffic")
+    page.goto(f"{base}/messages/{spam[0]['correlation_key']}#spam")
+    symbol = page.locator("tr[data-symbol]").first.get_attribute("data-symbol")
+    page.locator("tr[data-symbol] a.filter-link").first.click()
+    page.wait_for_url(re.compile(r"/logs/rspamd\?symbol="))
+    page.wait_for_selector("#results table")
+    expected = api(base, "/logs/rspamd", symbol=symbol, limit=1)["total"]
+    assert total_shown(page) == expected >= 1

@@ -595,8 +595,15 @@ class IncompleteCorrelationSchema(Response):
     correlation_key = Str()
 
 
+class VariableSchema(Response):
+    variable = Str(metadata={"description": "The environment variable, as it is spelled"})
+    label = Str()
+    value = _f(fields.Raw, nullable=True, metadata={"description": "In effect (the API key and password are never listed)"})
+
+
 class SettingsInfoSchema(Response):
     configuration = One(ConfigurationSchema)
+    variables = Many(VariableSchema, optional=True)
     import_status = One(ImportStatusSchema)
     correlation_status = One(CorrelationStatusSchema)
     background_jobs = MapOf(fields.Nested(JobSchema), metadata={"description": "By job name; empty without scheduler"})

@@ -108,7 +108,7 @@ function renderTriggers(data) {
   const items = data.triggers || [];
   $("#top-triggers").replaceChildren(items.length
     ? barList(items, {
-      label: (t) => t.symbol, value: (t) => t.count, tone: "purple",
+      label: (t) => t.symbol, value: (t) => t.count, tone: "purple", href: (t) => `/logs/rspamd?symbol=${encodeURIComponent(t.symbol)}`,
       title: (t) => (t.average_score !== undefined ? `average score ${fmtNumber(t.average_score, 2)}` : null),
     })
     : emptyBox("No spam symbols yet"));

@@ -6,7 +6,7 @@ import { initShell, AutoRefresh, onEscape } from "../lib/shell.js";
 import { initPanel, handleMessageClick, openPanel } from "../lib/panel.js";
 import { messageUrl, failingFirst } from "../lib/message-view.js";
 import { readParams, writeParams, dateParams, buildSearch } from "../lib/url.js";
-import { recipientsOfItem, recipientCell, mixedStatuses } from "../lib/common.js";
+import { recipientsOfItem, recipientCell, mixedStatuses, filterLink } from "../lib/common.js";
 
 const FILTERS = ["search", "sender", "recipient", "direction", "status", "user", "ip", "domain", "mailbox", "reason"];
 
@@ -24,9 +24,9 @@ function row(item, openKey) {
   const tr = h("tr", { class: `clickable${key === openKey ? " selected" : ""}`, "data-key": key, tabindex: "0" },
     h("td", null, timeEl(item.first_seen || item.last_seen, { short: true })),
     h("td", null, directionBadge(item.direction)),
-    h("td", { class: "cell-email" }, item.sender || h("span", { class: "muted" }, "<>")),
+    h("td", { class: "cell-email" }, item.sender ? filterLink(item.sender, "/messages", { sender: item.sender }) : h("span", { class: "muted" }, "<>")),
     h("td", null, recipientCell(key, item.outcomes && item.outcomes.length ? failingFirst(item.outcomes).map((o) => o.recipient)
-      : recipientsOfItem(item), 3, mixedStatuses(item))),
+      : recipientsOfItem(item), 3, mixedStatuses(item), (r) => filterLink(r, "/messages", { recipient: r }))),
     h("td", { class: "subject" }, link),
     h("td", null, h("div", { class: "badges" }, statusBadge(item.final_status), spamBadge(item.is_spam, item.spam_score)),
       item.reason ? h("div", { class: "reason small", title: item.reason, "data-reason": item.reason },
