@@ -6,11 +6,6 @@ from marshmallow import fields
 from .responses import Bool, Int, Many, MapOf, Num, Response, Str, StrList, Time, _f
 
 
-class _Ranged(Response):
-    start_date = Time(nullable=True)
-    end_date = Time(nullable=True)
-
-
 class CounterpartSchema(Response):
     entity = Str()
     messages = Int()
@@ -32,7 +27,7 @@ class EntityStatsSchema(Response):
     counterparts = Many(CounterpartSchema)
 
 
-class EntityListSchema(_Ranged):
+class EntityListSchema(Response):
     data = Many(EntityStatsSchema)
 
 
@@ -49,7 +44,7 @@ class DestinationSchema(Response):
     example_reply = Str(nullable=True)
 
 
-class DestinationListSchema(_Ranged):
+class DestinationListSchema(Response):
     data = Many(DestinationSchema)
 
 
@@ -63,7 +58,7 @@ class ReasonGroupSchema(Response):
     example = Str(nullable=True)
 
 
-class ReasonListSchema(_Ranged):
+class ReasonListSchema(Response):
     direction = Str(nullable=True)
     data = Many(ReasonGroupSchema)
 

@@ -13,7 +13,7 @@ from marshmallow import fields, validate
 
 from .. import insights
 from ..queries import DIRECTIONS
-from .params import DateRangeMixin, iso, parse_args
+from .params import DateRangeMixin, parse_args
 
 bp = Blueprint("insights", __name__)
 
@@ -41,14 +41,10 @@ def _public(row) -> dict:
     return {k: v for k, v in asdict(row).items() if not k.startswith("_")}
 
 
-def _range(args: dict) -> dict:
-    return {"start_date": iso(args.get("start_date")), "end_date": iso(args.get("end_date"))}
-
-
 def _entities(kind: str, args: dict, local: bool):
     rows = insights.entity_stats(kind, args.get("start_date"), args.get("end_date"), local=local, sort=args["sort"],
                                  descending=args["order"] == "desc", limit=args["limit"])
-    return jsonify({**_range(args), "data": [_public(r) for r in rows]})
+    return jsonify({"data": [_public(r) for r in rows]})
 
 
 @bp.get("/insights/domains")
@@ -66,7 +62,7 @@ def mailboxes():
 def destinations():
     args = parse_args(InsightRangeSchema())
     rows = insights.destinations(args.get("start_date"), args.get("end_date"), limit=args["limit"])
-    return jsonify({**_range(args), "data": [_public(r) for r in rows]})
+    return jsonify({"data": [_public(r) for r in rows]})
 
 
 @bp.get("/insights/reasons")
@@ -74,4 +70,4 @@ def reasons():
     args = parse_args(ReasonSchema())
     rows = insights.top_reasons(args.get("start_date"), args.get("end_date"), args.get("direction"),
                                 limit=args["limit"])
-    return jsonify({**_range(args), "direction": args.get("direction"), "data": [_public(r) for r in rows]})
+    return jsonify({"direction": args.get("direction"), "data": [_public(r) for r in rows]})
