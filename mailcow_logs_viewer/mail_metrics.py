@@ -1,49 +1,39 @@
 """The mail figures of /metrics: messages by status and direction, the live queue, auth
 failures, active bans and how far behind each log source is.
 
-A collector of its own beside metrics.py's StoreCollector, read at scrape time with the same
-rule: a part that cannot be read (mailcow down for the queue) is left out and counted in
+Parts of metrics.py's StoreCollector, read at scrape time with its rule: a part that cannot
+be read (mailcow down for the queue) is left out and counted in
 `mailcow_logs_viewer_scrape_errors{part=...}` instead of failing the scrape. Label values
 are bounded: statuses and directions are fixed vocabularies, sources are three.
 """
 from __future__ import annotations
 
-import logging
 import time
 
 from peewee import fn
+from prometheus_client import disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 
 from .bans import active_bans
 from .models import ImportState, Message, NetfilterLine
 from .queries import DIRECTIONS, STATUSES
 
-log = logging.getLogger(__name__)
+# Counters would each add a `<name>_created` series: noise on every dashboard, never queried.
+disable_created_metrics()
 
 PREFIX = "mailcow_logs_viewer"
 SOURCES = ("postfix", "rspamd", "netfilter")
 
 
-class MailCollector:
+class MailFigures:
+    """The parts metrics.py's StoreCollector reads at scrape time, beside its own."""
+
     def __init__(self, app):
         self.app = app
 
-    def describe(self):
-        return []
-
-    def collect(self):
-        errors = GaugeMetricFamily(f"{PREFIX}_mail_scrape_errors", "Mail figures of this scrape that could not be read",
-                                   labels=["part"])
-        for name, part in (("messages", self._messages), ("queue", self._queue), ("security", self._security),
-                           ("fetch_lag", self._fetch_lag)):
-            try:
-                families = list(part())
-            except Exception as error:  # a scrape reports what it can
-                log.warning("metrics: %s unreadable: %s", name, error)
-                errors.add_metric([name], 1)
-                continue
-            yield from families
-        yield errors
+    def parts(self):
+        return (("mail_messages", self._messages), ("queue", self._queue), ("security", self._security),
+                ("fetch_lag", self._fetch_lag))
 
     def _messages(self):
         family = GaugeMetricFamily(f"{PREFIX}_messages_by_direction", "Stored messages by final status and direction",

@@ -13,16 +13,13 @@ import os
 import time
 
 from flask import Response, current_app, g, request
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from .mail_metrics import MailCollector
+from .mail_metrics import MailFigures
 from .models import Gap, ImportState, Message, PostfixLine, State
 from .traffic import Traffic
-
-# Counters would each add a `<name>_created` series: noise on every dashboard, never queried.
-disable_created_metrics()
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +42,8 @@ class StoreCollector:
                                    labels=["part"])
         for name, part in (("import", self._imports), ("gaps", self._gaps), ("jobs", self._jobs),
                            ("messages", self._messages), ("correlation", self._correlation),
-                           ("database", self._database), ("mailcow", self._mailcow)):
+                           ("database", self._database), ("mailcow", self._mailcow),
+                           *MailFigures(self.app).parts()):
             try:
                 families = list(part())
             except Exception as error:  # a scrape reports what it can
@@ -195,7 +193,6 @@ def install_metrics(app) -> CollectorRegistry:
     latency = Histogram(f"{PREFIX}_http_request_duration_seconds", "Time to answer a request, by endpoint",
                         ["endpoint", "method"], buckets=LATENCY_BUCKETS, registry=registry)
     registry.register(StoreCollector(app))
-    registry.register(MailCollector(app))
     app.extensions["metrics_registry"] = registry
 
     @app.before_request

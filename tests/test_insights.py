@@ -3,6 +3,7 @@ mailcow over HTTP: the figures equal counts computed independently from the gene
 and the list behind every count holds exactly that many messages."""
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 
@@ -182,3 +183,24 @@ def test_a_ban_counts_until_its_unban_or_its_time_runs_out(app):
     assert found["192.0.2.3/32"].seconds_left == 25 * 60 and found["2001:db8::/64"].until is None
     assert found["192.0.2.1/32"].seconds_left == 3600 - 30
     assert [b.network for b in active_bans(now, "192.0.2.3")] == ["192.0.2.3/32"]
+
+
+def test_metrics_carry_the_mail_figures_without_created_noise(client, truth, world):
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "_created" not in text
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    bounced_out = sum(t.status == "bounced" and t.direction == "outbound" for t in truth)
+    assert values['mailcow_logs_viewer_messages_by_direction{direction="outbound",final_status="bounced"}'] == bounced_out
+    assert values["mailcow_logs_viewer_queue_messages"] == len(world[1].generator.mail_queue())
+    assert values["mailcow_logs_viewer_queue_oldest_age_seconds"] > 0
+    # As the dashboard counts them: the 'matched rule id' lines of the login rules mailcow served.
+    served = sum(bool(re.match(r"\S+ matched rule id [13678] ", e["message"])) for e in world[1].buffer("netfilter"))
+    assert values["mailcow_logs_viewer_auth_failures"] == served >= len(world[1].generator.auth_failures) > 0
+    assert "mailcow_logs_viewer_active_bans" in values
+    assert all(f'mailcow_logs_viewer_source_fetch_lag_seconds{{source="{s}"}}' in values
+               for s in ("postfix", "rspamd", "netfilter"))
+    assert not any(k.startswith("mailcow_logs_viewer_scrape_errors") and v for k, v in values.items())
