@@ -98,7 +98,7 @@ function outcomesTable(outcomes) {
   return table(["Recipient", "Status", "DSN", "Relay", { label: "Delay", class: "num" }, { label: "Attempts", class: "num" }, "Last"],
     outcomes.map((o) => h("tr", { "data-recipient": o.recipient },
       h("td", { class: "wrap" }, o.recipient, o.orig_to && o.orig_to !== o.recipient ? h("div", { class: "muted small" }, `orig_to ${o.orig_to}`) : null),
-      h("td", null, statusBadge(o.status), FAILED.has(o.status) && o.reply ? h("div", { class: "reply small" }, o.reply) : null),
+      h("td", null, statusBadge(o.status)),
       h("td", { class: "mono nowrap" }, dash(o.dsn)),
       h("td", { class: "wrap mono" }, dash(o.relay)),
       h("td", { class: "num nowrap" }, fmtDelay(o.delay)),
