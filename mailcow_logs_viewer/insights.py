@@ -91,8 +91,11 @@ def _domain(address: str | None) -> str | None:
     return address.rsplit("@", 1)[1].lower() or None
 
 
-def _messages(start: int | None, end: int | None, direction: str | None = None) -> list[_Row]:
+def _messages(start: int | None, end: int | None, direction: str | None = None, failed_only: bool = False) -> list[_Row]:
     where, params = [], []
+    if failed_only:    # top reasons read only what failed, not every delivered recipient
+        where.append(f"(r.status IN ({', '.join('?' for _ in FAILED)}) OR (r.id IS NULL AND m.final_status = 'rejected'))")
+        params += FAILED
     for clause, value in (("m.first_seen >= ?", start), ("m.first_seen <= ?", end), ("m.direction = ?", direction)):
         if value is not None:
             where.append(clause)
@@ -225,7 +228,7 @@ def top_reasons(start: int | None, end: int | None, direction: str | None = None
         if group.example is None:
             group.example = short_reason(reply)
 
-    for message in _messages(start, end, direction):
+    for message in _messages(start, end, direction, failed_only=True):
         if not message.recipients and message.status == "rejected":
             add(reason_key(None, message.reject_reason), "rejected", message.id, message.reject_reason)
         for _rcpt, rstatus, _delay, dsn, reply in message.recipients:
