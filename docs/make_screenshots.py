@@ -1,8 +1,8 @@
 """Retake the README's screenshots from the demo: `python docs/make_screenshots.py`.
 
 Starts `python run.py --demo` on a free port, waits for its first fetch, and saves the
-dashboard, the messages list and the details of a multi-recipient message with mixed
-outcomes as PNGs beside this file, using Debian's chromium through Playwright.
+dashboard, the messages list, the details of a multi-recipient message with mixed
+outcomes and the insights page as PNGs beside this file, using Debian's chromium through Playwright.
 """
 from __future__ import annotations
 
@@ -65,7 +65,8 @@ def main() -> int:
                     "--disable-component-update", "--no-first-run"])
                 page = browser.new_page(viewport={"width": 1440, "height": 960})
                 for path, name, ready in (("/", "dashboard", "#recent table"), ("/messages", "messages", "#results table"),
-                                          (f"/messages/{key}", "message-details", "table")):
+                                          (f"/messages/{key}", "message-details", "table"),
+                                          ("/insights", "insights", "#mailboxes table")):
                     page.goto(url + path)
                     page.wait_for_selector(ready)
                     page.wait_for_load_state("networkidle")

@@ -60,6 +60,7 @@ class Settings:
     auth_enabled: bool = False
     auth_username: str = "admin"
     auth_password: str = dataclasses.field(default="", repr=False)
+    geoip: str = "country"
     demo: bool = False
     alerts: AlertSettings = dataclasses.field(default_factory=AlertSettings, repr=False)
 
@@ -119,6 +120,7 @@ class _EnvSchema(Schema):
     auth_enabled = _Bool(data_key="AUTH_ENABLED")
     auth_username = fields.String(data_key="AUTH_USERNAME", validate=validate.Length(min=1))
     auth_password = fields.String(data_key="AUTH_PASSWORD")
+    geoip = fields.String(data_key="GEOIP", validate=validate.OneOf(["country", "asn", "off"]))
 
     @validates_schema
     def _check_timezone(self, data, **kwargs):

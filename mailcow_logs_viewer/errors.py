@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app, jsonify, request
+from flask import current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,10 @@ def register_error_handlers(app) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
         if not _wants_json():
+            if error.code == 404:
+                # A mistyped page gets the app's own page with its navigation, not a bare one.
+                return render_template("not_found.html", settings=current_app.config["SETTINGS"],
+                                       path=request.path), 404
             return error
         detail = {404: "Resource not found", 405: "Method not allowed"}.get(error.code, error.description)
         response = jsonify(detail=detail)

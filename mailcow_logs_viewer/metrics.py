@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from .mail_metrics import MailFigures
 from .models import Alert, Gap, ImportState, Message, PostfixLine, State
 from .traffic import Traffic
 
@@ -41,7 +42,8 @@ class StoreCollector:
                                    labels=["part"])
         for name, part in (("import", self._imports), ("gaps", self._gaps), ("jobs", self._jobs),
                            ("messages", self._messages), ("correlation", self._correlation),
-                           ("database", self._database), ("mailcow", self._mailcow), ("alerts", self._alerts)):
+                           ("database", self._database), ("mailcow", self._mailcow), ("alerts", self._alerts),
+                           *MailFigures(self.app).parts()):
             try:
                 families = list(part())
             except Exception as error:  # a scrape reports what it can

@@ -15,6 +15,7 @@ from peewee import SQL, NodeList
 
 from .db import database
 from .models import Leg, Message, NetfilterLine, PostfixLine, Recipient, RspamdRow
+from .message_scopes import scope_filters
 from .search import Term, fts_phrase, like_pattern, parse
 
 MIN_TRIGRAM = 3
@@ -121,7 +122,7 @@ def message_filters(args: dict) -> list:
         where.append(Message.user == args["user"])
     if args.get("ip"):
         where.append(Message.ip == args["ip"])
-    return where
+    return where + scope_filters(args)
 
 
 def filtered_messages(args: dict, fields=None):
@@ -267,6 +268,9 @@ def postfix_filters(args: dict) -> list:
             where.append(PostfixLine.status == args["status"])
     if args.get("queue_id"):
         where.append(PostfixLine.queue_id == args["queue_id"])
+    if args.get("program"):
+        program = args["program"].strip()
+        where.append(PostfixLine.program.in_({program, "postfix/" + program}))
     return where
 
 
@@ -284,6 +288,9 @@ def rspamd_filters(args: dict) -> list:
         where.append(RspamdRow.action == args["action"])
     if args.get("is_spam") is not None:
         where.append(RspamdRow.is_spam == args["is_spam"])
+    if args.get("symbol"):
+        # symbols is a JSON object keyed by name: the quoted name followed by its colon is that key.
+        where.append(_like(RspamdRow.symbols, json.dumps(args["symbol"]) + ":"))
     return where
 
 

@@ -51,6 +51,11 @@ def logs(source: str):
     return _page(f"logs_{source}.html", source=source)
 
 
+@web.get("/insights")
+def insights():
+    return _page("insights.html")
+
+
 @web.get("/security")
 def security():
     return _page("security.html")

@@ -157,9 +157,13 @@ def test_messages_csv_has_the_spec_columns_and_the_list_filters(client, truth):
     assert "attachment" in response.headers["Content-Disposition"] and "Z.csv" in response.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert rows[0] == ["Time", "Sender", "Recipient", "Subject", "Direction", "Status", "Queue ID", "Message ID",
-                       "Spam Score", "Is Spam", "User", "IP", "Is Complete"]
+                       "Spam Score", "Is Spam", "User", "IP", "Is Complete", "Reason", "DSN", "Relay"]
     assert len(rows) - 1 == sum(t.status == "bounced" for t in truth)
     assert {r[5] for r in rows[1:]} == {"bounced"}
+    # Every bounce says why (the remote reply), with its permanent DSN; a score is a number, never "'-0.1".
+    assert all(r[13] and r[14].startswith("5.") for r in rows[1:])
+    scores = [r[8] for r in rows[1:] if r[8]]
+    assert scores and all(not s.startswith("'") and float(s) == round(float(s), 2) for s in scores)
 
 
 def test_csv_export_is_capped_and_an_empty_result_is_header_only(client):
@@ -167,7 +171,7 @@ def test_csv_export_is_capped_and_an_empty_result_is_header_only(client):
     assert len(capped) == 1 + 100                       # CSV_EXPORT_LIMIT=100 in this module
     empty = client.get("/api/export/messages/csv?start_date=2999-01-01").get_data(as_text=True)
     assert empty.strip().splitlines() == ["Time,Sender,Recipient,Subject,Direction,Status,Queue ID,Message ID,"
-                                          "Spam Score,Is Spam,User,IP,Is Complete"]
+                                          "Spam Score,Is Spam,User,IP,Is Complete,Reason,DSN,Relay"]
 
 
 def test_csv_cells_that_look_like_formulas_are_inert():
@@ -176,3 +180,4 @@ def test_csv_cells_that_look_like_formulas_are_inert():
     assert inert("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
     assert inert("+1") == "'+1" and inert("-2") == "'-2" and inert("@SUM(A1)") == "'@SUM(A1)"
     assert inert("alice@example.org") == "alice@example.org" and inert(None) == "" and inert(True) == "true"
+    assert inert(-3.5) == -3.5 and inert(-2) == -2      # numbers are data, not formulas

@@ -80,6 +80,7 @@ EVERY_VARIABLE = {
     "AUTH_ENABLED": ("true", "auth_enabled", True),
     "AUTH_USERNAME": ("root", "auth_username", "root"),
     "AUTH_PASSWORD": ("pw", "auth_password", "pw"),
+    "GEOIP": ("asn", "geoip", "asn"),
 }
 
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 import csv
 import io
 import time
+from itertools import islice
 
 from flask import Blueprint, Response, current_app, stream_with_context
 
 from ..models import Message, NetfilterLine, PostfixLine, RspamdRow
-from ..queries import decode_json, filtered_messages, netfilter_filters, postfix_filters, rspamd_filters, select_where
+from ..queries import (decode_json, filtered_messages, netfilter_filters, outcomes_by_message, postfix_filters,
+                       rspamd_filters, select_where)
+from ..reasons import FAILED, failing_first, short_reason
 from .logs import NetfilterFilterSchema, PostfixFilterSchema, RspamdFilterSchema
 from .messages import MessageFilterSchema
 from .params import iso, parse_args
@@ -23,11 +26,13 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _ROWS_PER_CHUNK = 500
 
 
-def inert(value) -> str:
+def inert(value) -> str | int | float:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return value      # a number is data, not a formula: -3.5 stays -3.5 (PITFALLS 26 is about text)
     text = str(value)
     # A leading quote makes spreadsheets show the text instead of evaluating it.
     return "'" + text if text.startswith(_FORMULA_START) else text
@@ -63,10 +68,25 @@ def messages_csv():
     args = parse_args(MessageFilterSchema())
     query = (filtered_messages(args).order_by(Message.first_seen.desc(), Message.id.desc())
              .limit(_limit()).iterator())
-    rows = ((iso(m.first_seen), m.sender, m.recipients, m.subject, m.direction, m.final_status, m.queue_id,
-             m.message_id, m.spam_score, m.is_spam, m.user, m.ip, m.is_complete) for m in query)
     return _stream("messages", ["Time", "Sender", "Recipient", "Subject", "Direction", "Status", "Queue ID",
-                                "Message ID", "Spam Score", "Is Spam", "User", "IP", "Is Complete"], rows)
+                                "Message ID", "Spam Score", "Is Spam", "User", "IP", "Is Complete", "Reason", "DSN",
+                                "Relay"], _message_rows(query))
+
+
+def _message_rows(query):
+    """One row per message; Reason/DSN/Relay are those of its first failed recipient (else its
+    first recipient), as the list shows them. Outcomes are read per chunk, not per message."""
+    while chunk := list(islice(query, _ROWS_PER_CHUNK)):
+        outcomes = outcomes_by_message([m.id for m in chunk])
+        for m in chunk:
+            ordered = failing_first(outcomes[m.id])
+            first = ordered[0] if ordered else None
+            failed = first if first is not None and first.status in FAILED else None
+            reason = short_reason((failed.reply if failed else None) or (m.reject_reason if failed or not first else None))
+            score = round(m.spam_score, 2) if m.spam_score is not None else None
+            yield (iso(m.first_seen), m.sender, m.recipients, m.subject, m.direction, m.final_status, m.queue_id,
+                   m.message_id, score, m.is_spam, m.user, m.ip, m.is_complete, reason,
+                   first.dsn if first else None, first.relay if first else None)
 
 
 @bp.get("/export/postfix/csv")
@@ -95,7 +115,8 @@ def rspamd_csv():
     query = (select_where(RspamdRow, rspamd_filters(args)).order_by(RspamdRow.time.desc(), RspamdRow.id.desc())
              .limit(_limit()).iterator())
     rows = ((iso(r.time), r.message_id, r.subject, r.sender_smtp, ", ".join(decode_json(r.recipients_smtp, [])),
-             r.score, r.required_score, r.action, r.direction, r.is_spam, r.has_auth, r.user, r.ip, r.size,
+             None if r.score is None else round(r.score, 2), r.required_score, r.action, r.direction, r.is_spam,
+             r.has_auth, r.user, r.ip, r.size,
              _top_symbols(r.symbols)) for r in query)
     return _stream("rspamd", ["Time", "Message ID", "Subject", "Sender", "Recipients", "Score", "Required Score",
                               "Action", "Direction", "Is Spam", "Has Auth", "User", "IP", "Size", "Top Symbols"], rows)

@@ -27,6 +27,7 @@ class PostfixFilterSchema(DateRangeMixin):
     recipient = Text()
     status = fields.String(validate=validate.OneOf(POSTFIX_STATUSES))
     queue_id = Text()
+    program = Text(metadata={"description": "The logging program: postfix/smtpd, or smtpd for short"})
 
 
 class PostfixListSchema(PostfixFilterSchema, PageSchema):
@@ -41,6 +42,7 @@ class RspamdFilterSchema(DateRangeMixin):
     max_score = fields.Float(allow_nan=False, validate=validate.Range(min=-1e6, max=1e6))
     action = fields.String(validate=validate.OneOf(RSPAMD_ACTIONS))
     is_spam = fields.Boolean()
+    symbol = Text(metadata={"description": "Rspamd matched this symbol (exact name)"})
 
 
 class RspamdListSchema(RspamdFilterSchema, PageSchema):

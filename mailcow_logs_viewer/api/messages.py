@@ -7,6 +7,7 @@ from marshmallow import fields, validate
 from ..errors import ApiError
 from ..facts import load_facts
 from ..models import Message, NetfilterLine
+from ..reasons import FAILED, failing_first, reason_key, short_reason
 from ..queries import DIRECTIONS, STATUSES, count_messages, decode_json, list_messages, outcomes_by_message
 from .params import DateRangeMixin, PageSchema, Text, iso, page_envelope, parse_args
 
@@ -22,6 +23,9 @@ class MessageFilterSchema(DateRangeMixin):
     status = fields.String(validate=validate.OneOf(STATUSES))
     user = Text()
     ip = Text()
+    domain = Text(metadata={"description": "Sent by or to this domain (insights)"})
+    mailbox = Text(metadata={"description": "Sent by or to this address (insights)"})
+    reason = Text(metadata={"description": "A failed recipient has this normalised reason (top reasons)"})
 
 
 class MessageListSchema(MessageFilterSchema, PageSchema):
@@ -53,7 +57,14 @@ def message_summary(message: Message, outcomes=None) -> dict:
         "reject_reason": message.reject_reason,
     }
     if outcomes is not None:
-        item["outcomes"] = [{"recipient": o.recipient, "status": o.status} for o in outcomes]
+        # Failed recipients first: a bounce must never hide behind "+2 more".
+        ordered = failing_first(outcomes)
+        item["outcomes"] = [{"recipient": o.recipient, "status": o.status, "dsn": o.dsn,
+                             "reply": short_reason(o.reply) if o.status in FAILED else None} for o in ordered]
+        failed = next((o for o in ordered if o.status in FAILED), None)
+        text = (failed.reply or message.reject_reason) if failed else (None if ordered else message.reject_reason)
+        item["reason"] = short_reason(text)
+        item["reason_key"] = reason_key(failed.dsn if failed else None, text) if text else None
     return item
 
 

@@ -18,8 +18,11 @@ from marshmallow import Schema
 
 from .. import APP_NAME, __version__
 from ..auth import needs_auth
+from . import insight_schemas as ins
 from . import responses as r
 from .alerts import AlertListSchema
+from .insights import DomainInsightSchema, EntitySchema, InsightRangeSchema, ReasonSchema
+from .security_now import BansSchema, PlacesSchema
 from .logs import (NetfilterFilterSchema, NetfilterListSchema, PostfixFilterSchema, PostfixListSchema,
                    RspamdFilterSchema, RspamdListSchema)
 from .messages import MessageFilterSchema, MessageListSchema
@@ -87,6 +90,21 @@ ENDPOINTS: dict[str, Endpoint] = {
                               AlertListSchema, r.AlertListResponseSchema),
     "alerts.send_test": Endpoint("Send a test notification to every configured channel (202: queued)", None,
                                  r.AlertTestSchema),
+    # insights
+    "insights.domains": Endpoint("Per domain: sent, received, outcomes, spam, delivery delay, counterparts",
+                                 DomainInsightSchema, ins.EntityListSchema),
+    "insights.mailboxes": Endpoint("Per mailbox of our domains: the same figures", EntitySchema, ins.EntityListSchema),
+    "insights.destinations": Endpoint("Remote domains by deferral and bounce rate, with their top reason",
+                                      InsightRangeSchema, ins.DestinationListSchema),
+    "insights.reasons": Endpoint("Bounces, deferrals and rejects grouped by normalised reason", ReasonSchema,
+                                 ins.ReasonListSchema),
+    "queue_health.health": Endpoint("Queue health: size, oldest message, qshape-style groups (live, cached)", None,
+                                    ins.QueueHealthSchema),
+    "security.bans": Endpoint("Networks netfilter has banned now, with the time left and their country", BansSchema,
+                              ins.ActiveBansSchema),
+    "security.places": Endpoint("Country (and AS) of IP addresses, from the bundled offline database", PlacesSchema,
+                                ins.PlacesSchema),
+    "web.insights": Endpoint("Insights page"),
     # this document
     "openapi.openapi_json": Endpoint("This OpenAPI 3.0 document", None, r.OpenAPIDocumentSchema),
     # Prometheus
@@ -106,7 +124,7 @@ ENDPOINTS: dict[str, Endpoint] = {
 }
 
 # Views that read mailcow live: 502 with a detail when mailcow cannot be read.
-MAILCOW_BACKED = frozenset({"status.queue", "status.quarantine", "status.containers", "status.storage",
+MAILCOW_BACKED = frozenset({"status.queue", "queue_health.health", "status.quarantine", "status.containers", "status.storage",
                             "status.mailcow_version", "status.mailcow_info", "status.summary"})
 # Views that answer 503 with their normal body when the database is unreadable.
 HEALTH_CHECKS = frozenset({"health.health", "settings.health"})
@@ -117,7 +135,7 @@ PATH_ENUMS = {("web.logs", "source"): ["postfix", "rspamd", "netfilter"]}
 
 TAGS = {"health": "Health & Info", "messages": "Messages", "logs": "Logs", "stats": "Statistics",
         "status": "Status", "settings": "Settings", "export": "Export", "openapi": "Health & Info", "alerts": "Alerts",
-        "web": "Pages", "metrics": "Metrics"}
+        "web": "Pages", "metrics": "Metrics", "insights": "Insights", "queue_health": "Status", "security": "Security"}
 
 _CONVERTER_TYPES = {"IntegerConverter": {"type": "integer"}, "FloatConverter": {"type": "number"},
                     "UUIDConverter": {"type": "string", "format": "uuid"}}

@@ -122,6 +122,8 @@ class PageEnvelope(Response):
 class OutcomeBriefSchema(Response):
     recipient = Str()
     status = Str()
+    dsn = Str(nullable=True, optional=True)
+    reply = Str(nullable=True, optional=True, metadata={"description": "The remote reply or our refusal, when it failed"})
 
 
 class MessageSummaryFields(Response):
@@ -149,6 +151,9 @@ class MessageSummaryFields(Response):
 
 class MessageSummarySchema(MessageSummaryFields):
     outcomes = Many(OutcomeBriefSchema)
+    reason = Str(nullable=True, optional=True, metadata={"description": "Why it failed: its first failed recipient's reply"})
+    reason_key = Str(nullable=True, optional=True,
+                     metadata={"description": "That reply normalised, as on the top reasons (the `reason=` filter)"})
 
 
 class MessageListResponseSchema(PageEnvelope):
@@ -454,6 +459,7 @@ class ContainerSummarySchema(Response):
     stopped = Int()
     total = Int()
     states = MapOf(fields.Integer(strict=True), metadata={"description": "Containers per state"})
+    not_running = StrList(metadata={"description": "Names of the containers that are not running"})
 
 
 class ContainersSchema(Response):
@@ -602,8 +608,15 @@ class IncompleteCorrelationSchema(Response):
     correlation_key = Str()
 
 
+class VariableSchema(Response):
+    variable = Str(metadata={"description": "The environment variable, as it is spelled"})
+    label = Str()
+    value = _f(fields.Raw, nullable=True, metadata={"description": "In effect (the API key and password are never listed)"})
+
+
 class SettingsInfoSchema(Response):
     configuration = One(ConfigurationSchema)
+    variables = Many(VariableSchema, optional=True)
     import_status = One(ImportStatusSchema)
     correlation_status = One(CorrelationStatusSchema)
     background_jobs = MapOf(fields.Nested(JobSchema), metadata={"description": "By job name; empty without scheduler"})

@@ -8,6 +8,7 @@ from peewee import fn
 
 from ..db import database
 from ..domains import local_domains
+from ..effective_settings import effective_variables
 from ..models import Gap, ImportState, Message, NetfilterLine, PostfixLine, RspamdRow, State
 from ..queries import hourly_counts, row_count
 from ..traffic import Traffic
@@ -154,6 +155,7 @@ def info():
                   .order_by(Message.first_seen.desc()).limit(10))
     return jsonify({
         "configuration": _configuration(settings),
+        "variables": [v._asdict() for v in effective_variables(settings)],
         "import_status": _import_status(),
         "correlation_status": _correlation_status(runtime),
         "background_jobs": background_jobs(runtime),

@@ -158,7 +158,8 @@ def container_summary(containers: dict) -> dict:
     states: dict[str, int] = {}
     for c in containers.values():
         states[c["state"]] = states.get(c["state"], 0) + 1
-    return {"running": running, "stopped": len(containers) - running, "total": len(containers), "states": states}
+    return {"running": running, "stopped": len(containers) - running, "total": len(containers), "states": states,
+            "not_running": sorted(name for name, c in containers.items() if c["state"] != "running")}
 
 
 def _shape_storage(endpoint: str, data) -> dict:

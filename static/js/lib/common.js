@@ -1,5 +1,12 @@
 // Small pieces shared by list pages.
 import { h, statusBadge } from "./dom.js";
+import { buildSearch } from "./url.js";
+
+/** A value as a link to the list filtered by it (click-to-filter); an empty value is a dash. */
+export function filterLink(text, path, params, className = "filter-link") {
+  if (text === undefined || text === null || text === "") return h("span", { class: "muted" }, "–");
+  return h("a", { class: className, href: `${path}${buildSearch(params)}`, title: "Show only these" }, String(text));
+}
 
 /** Recipients of a list item: `recipients` array when present, else `recipient` (maybe comma separated). */
 export function recipientsOfItem(item) {
@@ -12,12 +19,12 @@ export function recipientsOfItem(item) {
 const expanded = new Set();
 
 /** All recipients; more than `max` collapse behind a "+N more" toggle that survives refreshes. */
-export function recipientCell(id, recipients, max = 3, statusOf = null) {
+export function recipientCell(id, recipients, max = 3, statusOf = null, linkOf = null) {
   const cell = h("div", { class: "rcpt-list" });
   const paint = () => {
     const open = expanded.has(id) || recipients.length <= max;
     const shown = open ? recipients : recipients.slice(0, max - 1);
-    cell.replaceChildren(...shown.map((r) => h("span", { class: "rcpt-item" }, h("span", { class: "cell-email" }, r),
+    cell.replaceChildren(...shown.map((r) => h("span", { class: "rcpt-item" }, h("span", { class: "cell-email" }, linkOf ? linkOf(r) : r),
       statusOf && statusOf(r) ? statusBadge(statusOf(r)) : null)));
     if (!recipients.length) cell.append(h("span", { class: "muted" }, "–"));
     if (recipients.length > max) {

@@ -196,10 +196,8 @@ export function emptyBox(title = "Nothing here", detail) {
 
 export function table(headers, rows, { className = "data", stack = false } = {}) {
   const labels = headers.map((header) => (header && typeof header === "object" ? header.label : header));
-  if (stack) {
-    // Column names for the phone layout, where each row is shown as a labelled card.
-    for (const row of rows) Array.from(row.children).forEach((td, i) => { if (labels[i]) td.dataset.label = labels[i]; });
-  }
+  // Column names for the card layout (lib/fit.js), used whenever the table does not fit.
+  for (const row of rows) Array.from(row.children).forEach((td, i) => { if (typeof labels[i] === "string") td.dataset.label = labels[i]; });
   const head = h("thead", null, h("tr", null, headers.map((header) => {
     if (header && typeof header === "object") return h("th", { class: header.class || null, scope: "col" }, header.label);
     return h("th", { scope: "col" }, header);

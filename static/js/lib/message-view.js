@@ -5,6 +5,7 @@ import {
   h, timeEl, fmtNumber, fmtBytes, fmtDelay, statusBadge, directionBadge, spamBadge, badge, toneFor,
   errorBox, emptyBox, loadingBox, table, dash, copyText, toast,
 } from "./dom.js";
+import { filterLink } from "./common.js";
 
 const TABS = [
   ["overview", "Overview"],
@@ -27,8 +28,17 @@ function kv(pairs) {
   return dl;
 }
 
+const FAILED = new Set(["bounced", "expired", "deferred", "rejected"]);
+const RANK = { bounced: 0, expired: 0, rejected: 1, deferred: 2 };
+
+/** The worst outcomes first (the reason an admin opened the message), otherwise in their order. */
+export function failingFirst(outcomes) {
+  const rank = (o) => RANK[o.status] ?? 3;
+  return [...(outcomes || [])].sort((a, b) => rank(a) - rank(b));
+}
+
 function recipientsOf(msg) {
-  if (Array.isArray(msg.outcomes) && msg.outcomes.length) return msg.outcomes.map((o) => o.recipient);
+  if (Array.isArray(msg.outcomes) && msg.outcomes.length) return failingFirst(msg.outcomes).map((o) => o.recipient);
   if (Array.isArray(msg.recipients) && msg.recipients.length) return msg.recipients;
   return msg.recipient ? [msg.recipient] : [];
 }
@@ -51,13 +61,17 @@ function overviewTab(msg) {
   const rcpts = recipientsOf(msg);
   const rcptList = h("div", { class: "rcpt-list" }, rcpts.map((rcpt) => {
     const outcome = outcomeFor(msg, rcpt);
-    return h("div", { class: "rcpt-item" }, h("span", null, rcpt),
+    return h("div", { class: "rcpt-outcome", "data-rcpt": rcpt }, h("div", { class: "rcpt-item" }, filterLink(rcpt, "/messages", { recipient: rcpt }),
       outcome ? statusBadge(outcome.status) : null,
-      outcome && outcome.orig_to && outcome.orig_to !== rcpt ? h("span", { class: "muted small" }, `(sent to ${outcome.orig_to})`) : null);
+      outcome && outcome.orig_to && outcome.orig_to !== rcpt ? h("span", { class: "muted small" }, `(sent to ${outcome.orig_to})`) : null),
+    outcome && FAILED.has(outcome.status) && (outcome.reply || msg.reject_reason)
+      ? h("div", { class: "reply", "data-reply": "" }, outcome.reply || msg.reject_reason) : null);
   }));
   const ids = queueIds(msg);
+  const ip = msg.ip ?? rspamd.ip ?? msg.client_ip ?? null;
+  const user = msg.user ?? rspamd.user ?? null;
   const overview = kv([
-    ["From", msg.sender || h("span", { class: "muted" }, "(empty envelope sender)")],
+    ["From", msg.sender ? filterLink(msg.sender, "/messages", { sender: msg.sender }) : h("span", { class: "muted" }, "(empty envelope sender)")],
     [rcpts.length === 1 ? "To" : `To (${fmtNumber(rcpts.length)})`, rcpts.length ? rcptList : null],
     ["Subject", msg.subject ?? rspamd.subject ?? null],
     ["Direction", directionBadge(msg.direction)],
@@ -67,15 +81,15 @@ function overviewTab(msg) {
     ["Queue IDs", ids.length ? h("span", { class: "mono" }, ids.join(", ")) : null],
     ["Message-ID", msg.message_id ? h("span", { class: "mono" }, msg.message_id) : null],
     ["Size", msg.size ?? rspamd.size ? fmtBytes(msg.size ?? rspamd.size) : null],
-    ["Client IP", msg.ip ?? rspamd.ip ?? msg.client_ip ?? null],
-    ["User", msg.user ?? rspamd.user ?? null],
+    ["Client IP", ip ? filterLink(ip, "/messages", { ip }) : null],
+    ["User", user ? filterLink(user, "/messages", { user }) : null],
     ["First seen", msg.first_seen ? timeEl(msg.first_seen) : null],
     ["Last seen", msg.last_seen ? timeEl(msg.last_seen) : null],
     msg.reject_reason ? ["Reject reason", h("span", { class: "reply" }, msg.reject_reason)] : [null, undefined],
   ].filter(([label]) => label));
   const parts = [h("section", null, overview)];
   if ((msg.outcomes || []).length) {
-    parts.push(h("section", null, h("h3", null, "Per-recipient outcome"), outcomesTable(msg.outcomes)));
+    parts.push(h("section", null, h("h3", null, "Per-recipient outcome"), outcomesTable(failingFirst(msg.outcomes))));
   }
   return parts;
 }
@@ -194,7 +208,7 @@ function spamTab(msg) {
     h("section", null, h("h3", null, `Symbols (${fmtNumber(symbols.length)})`),
       symbols.length ? table(["Symbol", { label: "Score", class: "num" }, "Description", "Options"],
         symbols.map((sym) => h("tr", { "data-symbol": sym.name },
-          h("td", { class: "mono nowrap" }, sym.name),
+          h("td", { class: "mono nowrap" }, filterLink(sym.name, "/logs/rspamd", { symbol: sym.name })),
           scoreCell(sym.score),
           h("td", { class: "wrap" }, dash(sym.description)),
           h("td", { class: "wrap mono" }, Array.isArray(sym.options) ? sym.options.join(", ") : dash(sym.options)))))

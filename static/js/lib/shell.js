@@ -2,6 +2,7 @@
 // shortcuts, and the 30-second auto-refresh with its "updated N s ago" indicator.
 import { apiGet, authEnabled, clearAuth, storedAuth, goToLogin } from "./api.js";
 import { $, $$, h, ago } from "./dom.js";
+import { fitTables } from "./fit.js";
 
 const escapeHandlers = [];
 
@@ -122,6 +123,7 @@ export function initShell() {
   initLogout();
   initKeyboard();
   initFooter();
+  fitTables(document.body);
   return true;
 }
 

@@ -1,11 +1,12 @@
 import { apiGet } from "../lib/api.js";
 import {
-  $, h, fmtNumber, fmtHour, timeEl, ago, utcTitle, statusBadge, directionBadge, spamBadge, errorBox, emptyBox, table,
+  $, h, fmtNumber, fmtHour, fmtDelay, timeEl, ago, utcTitle, statusBadge, directionBadge, spamBadge, errorBox, emptyBox, table,
 } from "../lib/dom.js";
 import { initShell, AutoRefresh } from "../lib/shell.js";
 import { drawChart, baseOptions, onThemeChange } from "../lib/charts.js";
 import { initPanel, handleMessageClick, openPanel } from "../lib/panel.js";
 import { messageUrl } from "../lib/message-view.js";
+import { rangeStart } from "../lib/url.js";
 
 function counter(name, value, sub) {
   const card = $(`[data-counter="${name}"]`);
@@ -136,7 +137,7 @@ function renderTriggers(data) {
   const items = data.triggers || [];
   $("#top-triggers").replaceChildren(items.length
     ? barList(items, {
-      label: (t) => t.symbol, value: (t) => t.count, tone: "purple",
+      label: (t) => t.symbol, value: (t) => t.count, tone: "purple", href: (t) => `/logs/rspamd?symbol=${encodeURIComponent(t.symbol)}`,
       title: (t) => (t.average_score !== undefined ? `average score ${fmtNumber(t.average_score, 2)}` : null),
     })
     : emptyBox("No spam symbols yet"));
@@ -166,9 +167,32 @@ function renderSummary(data) {
       h("div", { class: "mini-stat" }, h("div", { class: "v" }, fmtNumber(system.domains)), h("div", { class: "l" }, "domains")),
       h("div", { class: "mini-stat" }, h("div", { class: "v" }, fmtNumber(system.mailboxes)), h("div", { class: "l" }, "mailboxes")),
       h("div", { class: "mini-stat" }, h("div", { class: "v" }, fmtNumber(system.aliases)), h("div", { class: "l" }, "aliases"))),
-    containers.stopped ? h("p", { class: "alert warn small" }, `${fmtNumber(containers.stopped)} container(s) not running`) : null,
+    containers.stopped ? h("p", { class: "alert warn small", "data-stopped": "" },
+      h("a", { href: "/status" }, `${fmtNumber(containers.stopped)} container${containers.stopped === 1 ? "" : "s"} not running`),
+      (containers.not_running || []).length ? `: ${containers.not_running.join(", ")}` : "") : null,
     h("p", { class: "small muted" }, `Storage: ${storage.used || "–"} of ${storage.total || "–"} used (${storage.used_percent || "–"})`),
     h("div", { class: "meter" }, fill));
+}
+
+function renderQueueHealth(data) {
+  const oldest = data.oldest_age_seconds;
+  $("#queue-health").replaceChildren(
+    h("div", { class: "mini-stats" },
+      h("a", { class: "mini-stat", href: "/queue", "data-queue-size": "" }, h("div", { class: "v" }, fmtNumber(data.size)), h("div", { class: "l" }, "queued")),
+      h("a", { class: "mini-stat", href: data.oldest_queue_id ? `/logs/postfix?queue_id=${encodeURIComponent(data.oldest_queue_id)}` : "/queue", "data-queue-oldest": "" },
+        h("div", { class: "v" }, oldest === null || oldest === undefined ? "–" : fmtDelay(oldest)), h("div", { class: "l" }, "oldest"))),
+    (data.by_domain || []).length
+      ? barList(data.by_domain.slice(0, 5), { label: (g) => g.key, value: (g) => g.messages, tone: "amber",
+        href: (g) => `/queue?q=${encodeURIComponent(g.key)}`, title: (g) => `oldest ${fmtDelay(g.oldest_age_seconds)}` })
+      : h("p", { class: "small muted" }, "Nothing waits in the queue."));
+}
+
+function renderTopReasons(data) {
+  const items = data.data || [];
+  $("#top-reasons").replaceChildren(items.length
+    ? barList(items, { label: (g) => g.reason, value: (g) => g.messages, tone: "red",
+      href: (g) => `/messages?reason=${encodeURIComponent(g.reason)}&range=24h`, title: (g) => g.example })
+    : emptyBox("No bounces, deferrals or rejects in the last 24 hours"));
 }
 
 function renderRecent(data) {
@@ -200,12 +224,15 @@ const SECTIONS = [
   ["/stats/top-blocked-ips", { limit: 8 }, renderIps, "#top-ips"],
   ["/stats/recent-activity", { limit: 15 }, renderRecent, "#recent"],
   ["/status/summary", null, renderSummary, "#status-summary"],
+  ["/queue/health", null, renderQueueHealth, "#queue-health"],
+  ["/insights/reasons", () => ({ limit: 5, start_date: rangeStart("24h") }), renderTopReasons, "#top-reasons"],
 ];
 
 async function load({ background }) {
   const results = await Promise.allSettled(SECTIONS.map(async ([path, params, render, target]) => {
     try {
-      render(await apiGet(path, path.startsWith("/stats/") ? withEnd(params) : params));
+      const query = typeof params === "function" ? params() : params;
+      render(await apiGet(path, path.startsWith("/stats/") ? withEnd(query) : query));
     } catch (error) {
       // A failed background refresh keeps the last good numbers on screen.
       if (!background || !$(target).children.length) $(target).replaceChildren(errorBox(error));

@@ -1,5 +1,6 @@
 import { h, timeEl, statusBadge, dash, table } from "../lib/dom.js";
 import { listPage } from "../lib/listpage.js";
+import { filterLink } from "../lib/common.js";
 
 const page = listPage({
   path: "/logs/netfilter",
@@ -14,7 +15,7 @@ const page = listPage({
         h("td", null, timeEl(row.time, { short: true })),
         h("td", null, statusBadge(row.action || row.priority)),
         h("td", { class: "nowrap" }, ip),
-        h("td", { class: "cell-email" }, dash(row.username)),
+        h("td", { class: "cell-email" }, row.username ? filterLink(row.username, "/security", { username: row.username }) : "–"),
         h("td", { class: "nowrap" }, dash(row.auth_method)),
         h("td", { class: "num" }, dash(row.attempts_left)),
         h("td", { class: "msg" }, row.message || ""));

@@ -3,7 +3,8 @@ import { listPage } from "../lib/listpage.js";
 import { handleMessageClick } from "../lib/panel.js";
 import { messageUrl } from "../lib/message-view.js";
 
-// Lines of one queue ID are shown together, in the order the queue IDs first appear.
+// Lines of one queue ID are shown together, in the order the queue IDs first appear; inside a
+// group the lines keep the list's own order (newest first), so one order holds on the whole page.
 function groups(items) {
   const byKey = new Map();
   items.forEach((line, index) => {
@@ -15,8 +16,8 @@ function groups(items) {
 }
 
 function groupBody(group, page) {
-  const lines = [...group.lines].sort((a, b) => String(a.time).localeCompare(String(b.time)) || (a.id || 0) - (b.id || 0));
-  const status = [...lines].reverse().find((l) => l.status)?.status;
+  const lines = group.lines;
+  const status = lines.find((l) => l.status)?.status;
   const sender = lines.find((l) => l.sender)?.sender;
   const recipients = [...new Set(lines.map((l) => l.recipient).filter(Boolean))];
   const key = lines.find((l) => l.correlation_key)?.correlation_key;
@@ -50,7 +51,7 @@ function groupBody(group, page) {
 
 const page = listPage({
   path: "/logs/postfix",
-  filters: ["search", "sender", "recipient", "status", "queue_id"],
+  filters: ["search", "sender", "recipient", "status", "queue_id", "program"],
   exportSource: "postfix",
   noun: "lines",
   render: (items) => {

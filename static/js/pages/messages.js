@@ -4,11 +4,11 @@ import { bindFilters, renderPager } from "../lib/filters.js";
 import { bindExport, setExportHref } from "../lib/export.js";
 import { initShell, AutoRefresh, onEscape } from "../lib/shell.js";
 import { initPanel, handleMessageClick, openPanel } from "../lib/panel.js";
-import { messageUrl } from "../lib/message-view.js";
-import { readParams, writeParams, dateParams } from "../lib/url.js";
-import { recipientsOfItem, recipientCell, mixedStatuses } from "../lib/common.js";
+import { messageUrl, failingFirst } from "../lib/message-view.js";
+import { readParams, writeParams, dateParams, buildSearch } from "../lib/url.js";
+import { recipientsOfItem, recipientCell, mixedStatuses, filterLink } from "../lib/common.js";
 
-const FILTERS = ["search", "sender", "recipient", "direction", "status", "user", "ip"];
+const FILTERS = ["search", "sender", "recipient", "direction", "status", "user", "ip", "domain", "mailbox", "reason"];
 
 function apiParams(state) {
   const params = { page: state.page || 1, limit: state.limit || 50 };
@@ -24,10 +24,13 @@ function row(item, openKey) {
   const tr = h("tr", { class: `clickable${key === openKey ? " selected" : ""}`, "data-key": key, tabindex: "0" },
     h("td", null, timeEl(item.first_seen || item.last_seen, { short: true })),
     h("td", null, directionBadge(item.direction)),
-    h("td", { class: "cell-email" }, item.sender || h("span", { class: "muted" }, "<>")),
-    h("td", null, recipientCell(key, recipientsOfItem(item), 3, mixedStatuses(item))),
+    h("td", { class: "cell-email" }, item.sender ? filterLink(item.sender, "/messages", { sender: item.sender }) : h("span", { class: "muted" }, "<>")),
+    h("td", null, recipientCell(key, item.outcomes && item.outcomes.length ? failingFirst(item.outcomes).map((o) => o.recipient)
+      : recipientsOfItem(item), 3, mixedStatuses(item), (r) => filterLink(r, "/messages", { recipient: r }))),
     h("td", { class: "subject" }, link),
-    h("td", { class: "nowrap" }, h("div", { class: "badges" }, statusBadge(item.final_status), spamBadge(item.is_spam, item.spam_score))));
+    h("td", null, h("div", { class: "badges" }, statusBadge(item.final_status), spamBadge(item.is_spam, item.spam_score)),
+      item.reason ? h("div", { class: "reason small", title: item.reason, "data-reason": item.reason },
+        item.reason_key ? h("a", { href: `/messages${buildSearch({ reason: item.reason_key })}`, title: `${item.reason}\n(all messages that failed so)` }, item.reason_key) : item.reason) : null));
   tr.addEventListener("click", (event) => {
     if (event.target.closest("a, button")) return;
     openPanel(key);

@@ -1,7 +1,7 @@
 // Authentication failures and bans, built from the netfilter log the API serves
 // (GET /api/logs/netfilter) and the blocked-IP ranking (GET /api/stats/top-blocked-ips).
 import { apiGet } from "../lib/api.js";
-import { $, h, fmtNumber, timeEl, ago, errorBox, emptyBox, loadingBox, table, badge, parseTime, utcTitle } from "../lib/dom.js";
+import { $, h, fmtNumber, fmtDelay, timeEl, errorBox, emptyBox, loadingBox, table, badge, parseTime, utcTitle } from "../lib/dom.js";
 import { initShell, AutoRefresh } from "../lib/shell.js";
 import { bindFilters } from "../lib/filters.js";
 import { readParams, dateParams, buildSearch } from "../lib/url.js";
@@ -70,13 +70,14 @@ function someOf(set, max = 3) {
 
 function byIpTable(rows) {
   if (!rows.length) return emptyBox("No failures or bans");
-  return table(["IP", { label: "Failures", class: "num" }, { label: "Bans", class: "num" }, "Usernames", "Last seen"],
+  return table(["IP", "Country", { label: "Failures", class: "num" }, { label: "Bans", class: "num" }, "Usernames", "Last seen"],
     rows.slice(0, 100).map((r) => h("tr", { "data-ip": r.key },
       h("td", { class: "mono nowrap" }, h("a", { href: filterLink({ ip: r.key }) }, r.key)),
+      h("td", { class: "nowrap", "data-country": r.key }, "…"),
       h("td", { class: "num" }, fmtNumber(r.failures)),
       h("td", { class: "num" }, r.bans ? badge(fmtNumber(r.bans), "red") : "0"),
       h("td", { class: "cell-email" }, someOf(r.others)),
-      h("td", null, timeEl(r.last, { short: true })))));
+      h("td", null, timeEl(r.last, { short: true })))), { stack: true });
 }
 
 function byUserTable(rows) {
@@ -87,7 +88,7 @@ function byUserTable(rows) {
       h("td", { class: "num" }, fmtNumber(r.failures)),
       h("td", { class: "mono small" }, someOf(r.others, 2)),
       h("td", { class: "small" }, someOf(r.methods, 2)),
-      h("td", null, timeEl(r.last, { short: true })))));
+      h("td", null, timeEl(r.last, { short: true })))), { stack: true });
 }
 
 let chartSeries = null;
@@ -153,24 +154,42 @@ function drawFailures() {
   }));
 }
 
-function renderTopIps(data) {
-  const items = data.blocked_ips || [];
+function placeText(place) {
+  if (!place || !place.country_code) return h("span", { class: "muted" }, "–");
+  return h("span", { title: place.as_name ? `${place.country}, ${place.as_name}` : place.country },
+    `${place.country_code} ${place.country}`, place.as_name ? h("div", { class: "muted small" }, place.as_name) : null);
+}
+
+function renderBans(data) {
+  const items = data.data || [];
+  $("#bans-count").textContent = `${fmtNumber(items.length)} network${items.length === 1 ? "" : "s"}`;
   if (!items.length) {
-    $("#top-ips").replaceChildren(emptyBox("No blocked IPs"));
+    $("#bans-now").replaceChildren(emptyBox("Nothing is banned now", "Bans whose time ran out or that were lifted are not listed."));
     return;
   }
-  $("#top-ips").replaceChildren(table(["IP", { label: "Events", class: "num" }, "Last seen"], items.map((ip) => h("tr", null,
-    h("td", { class: "mono nowrap" }, h("a", { href: filterLink({ ip: ip.ip }) }, ip.ip), ip.bans ? h("span", null, " ", badge(`${ip.bans} ban${ip.bans === 1 ? "" : "s"}`, "red")) : null),
-    h("td", { class: "num" }, fmtNumber(ip.count)),
-    h("td", { title: utcTitle(ip.last_seen) }, ago(ip.last_seen))))));
+  $("#bans-now").replaceChildren(table(["Network", "Country", "Banned", "Time left"], items.map((ban) => h("tr", { "data-ban": ban.network },
+    h("td", { class: "mono nowrap" }, h("a", { href: filterLink({ ip: ban.ip || ban.network }) }, ban.network)),
+    h("td", null, placeText(ban)),
+    h("td", null, timeEl(ban.banned_at, { short: true })),
+    h("td", { class: "nowrap", title: ban.until ? utcTitle(ban.until) : "until an unban is logged" },
+      ban.seconds_left === null ? "until unbanned" : fmtDelay(ban.seconds_left)))), { stack: true }));
+}
+
+async function fillCountries() {
+  const cells = Array.from(document.querySelectorAll("[data-country]"));
+  if (!cells.length) return;
+  const ips = [...new Set(cells.map((c) => c.dataset.country))];
+  const places = (await apiGet("/security/places", { ip: ips.join(",") })).data || {};
+  for (const cell of cells) cell.replaceChildren(placeText(places[cell.dataset.country]));
 }
 
 async function load({ background }) {
   const state = readParams();
   const targets = ["#by-ip", "#by-user"];
   if (!background) for (const t of targets) $(t).replaceChildren(loadingBox());
-  const topIps = apiGet("/stats/top-blocked-ips", { limit: 10 }).then(renderTopIps).catch((error) => {
-    $("#top-ips").replaceChildren(errorBox(error, "blocked IPs"));
+  // The IP filter applies here too: only what is banned now, of that address when one is asked for.
+  const topIps = apiGet("/security/bans", { ip: state.ip }).then(renderBans).catch((error) => {
+    $("#bans-now").replaceChildren(errorBox(error, "bans"));
   });
   try {
     const { events, total } = await fetchEvents(state);
@@ -180,6 +199,7 @@ async function load({ background }) {
     counters(classified, ips, users);
     $("#by-ip").replaceChildren(byIpTable(ips));
     $("#by-user").replaceChildren(byUserTable(users));
+    fillCountries().catch(() => { for (const cell of document.querySelectorAll("[data-country]")) cell.textContent = "–"; });
     $("#sec-note").replaceChildren(total > events.length
       ? h("div", { class: "alert warn small" }, `Showing the newest ${fmtNumber(events.length)} of ${fmtNumber(total)} events; narrow the time range for exact figures.`)
       : "");

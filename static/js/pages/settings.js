@@ -1,6 +1,6 @@
 // The running configuration, read-only, from GET /api/settings/info.
 import { apiGet } from "../lib/api.js";
-import { $, h, errorBox, emptyBox, loadingBox, table, valueNode, humanKey } from "../lib/dom.js";
+import { $, h, errorBox, emptyBox, loadingBox, table, valueNode } from "../lib/dom.js";
 import { initShell } from "../lib/shell.js";
 
 async function load() {
@@ -8,11 +8,12 @@ async function load() {
   box.replaceChildren(loadingBox());
   try {
     const info = await apiGet("/settings/info");
-    const entries = Object.entries(info.configuration || {});
+    // The real variable names and the values in effect, as they would be typed into the environment.
+    const entries = (info.variables || []).map((v) => [v.variable, v.label, v.value]);
     box.replaceChildren(entries.length
-      ? table(["Setting", "Value"], entries.map(([key, value]) => h("tr", { "data-setting": key },
-        h("td", { class: "nowrap" }, h("div", null, humanKey(key)), h("div", { class: "mono muted small" }, key.toUpperCase())),
-        h("td", { class: "wrap" }, valueNode(value)))))
+      ? table(["Setting", "Value"], entries.map(([variable, label, value]) => h("tr", { "data-setting": variable },
+        h("td", { class: "nowrap" }, h("div", null, label), h("div", { class: "mono muted small" }, variable)),
+        h("td", { class: "wrap" }, typeof value === "number" ? String(value) : valueNode(value)))))
       : emptyBox("No configuration reported"));
   } catch (error) {
     box.replaceChildren(errorBox(error, "the configuration"));

@@ -1,0 +1,52 @@
+"""Message filters by who a message involves or why it failed: `domain=`, `mailbox=`, `reason=`.
+
+They are the links behind every count on the insights and top-reasons tables, so they use
+the same definitions as insights.py: a message involves a mailbox when it is the envelope
+sender or one of the final recipients, and a domain likewise (by the part after the `@`);
+a message failed for a reason when one of its failed recipients (or, refused before any
+recipient, the message itself) has that `reasons.reason_key`.
+"""
+from __future__ import annotations
+
+from peewee import SQL, NodeList, fn
+
+from .models import Message, Recipient
+from .reasons import FAILED
+from .search import fts_phrase
+
+
+def _like_suffix(field, value: str):
+    pattern = "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return NodeList((field, SQL("LIKE ? ESCAPE '\\'", (pattern,))))
+
+
+def _some_recipient(condition):
+    return fn.EXISTS(Recipient.select(SQL("1")).where((Recipient.message_ref == Message.id) & condition))
+
+
+def domain_expr(domain: str):
+    domain = "@" + domain.strip().lstrip("@").lower()
+    exact = _like_suffix(Message.sender, domain) | _some_recipient(_like_suffix(Recipient.recipient, domain))
+    if len(domain) < 3:
+        return exact
+    # The trigram index narrows to messages mentioning "@domain" before the exact suffix test.
+    narrowed = Message.id.in_(SQL("(SELECT rowid FROM message_fts WHERE message_fts MATCH ?)",
+                                  ("{sender recipients} : " + fts_phrase(domain),)))
+    return narrowed & exact
+
+
+def mailbox_expr(address: str):
+    forms = list({address.strip(), address.strip().lower()})
+    return Message.sender.in_(forms) | _some_recipient(Recipient.recipient.in_(forms))
+
+
+def reason_expr(reason: str):
+    failed = _some_recipient(Recipient.status.in_(FAILED)
+                             & (fn.reason_key(Recipient.dsn, fn.COALESCE(Recipient.reply, Message.reject_reason)) == reason))
+    refused = (Message.recipient_count == 0) & (Message.final_status == "rejected") & (fn.reason_key(None, Message.reject_reason) == reason)
+    return failed | refused
+
+
+def scope_filters(args: dict) -> list:
+    return [expr(args[name]) for name, expr in (("domain", domain_expr), ("mailbox", mailbox_expr),
+                                                 ("reason", reason_expr)) if args.get(name)]
