@@ -19,6 +19,7 @@ _KEEP_SECONDS = 3 * 86400
 _TIME, _QUEUE, _SENDER, _RECIPIENT, _NRCPT, _KIND = 1, 7, 9, 10, 21, 6
 # Rspamd row tuples: sender_smtp, recipients_smtp.
 _RS_SENDER, _RS_RCPTS = 7, 9
+_DOVECOT_USER = 7       # Dovecot row tuples: the mailbox or login name
 
 
 class Blacklist:
@@ -92,6 +93,12 @@ class Blacklist:
             Recipient.delete().where(Recipient.message_ref.in_(orphans)).execute()
             Message.delete().where(Message.id.in_(orphans)).execute()
         self._pending_purge.clear()
+
+    def filter_dovecot(self, rows: list[tuple]) -> list[tuple]:
+        """A listed address's own mailbox and login lines are not stored."""
+        if not self.addresses:
+            return rows
+        return [row for row in rows if not self._listed(row[_DOVECOT_USER])]
 
     def filter_rspamd(self, rows: list[tuple]) -> list[tuple]:
         if not self.addresses:

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 
+from . import mailbox_stage
 from .db import database
 from .direction import classify
 from .ingest import local_domains
@@ -77,6 +78,7 @@ class Correlator:
         touched |= self._assign_unsettled_legs()
         rows, rspamd_touched = self._assign_rspamd()
         touched |= rspamd_touched
+        touched |= mailbox_stage.link(self._messages_for_keys, correlation_key)   # issue 18: Dovecot lines
         self._recompute(touched)
         self._finished = True
         return {"lines": lines, "legs": legs, "rspamd_rows": rows, "messages": len(touched),
@@ -309,6 +311,7 @@ class Correlator:
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start:start + CHUNK]
             facts = load_facts(chunk)
+            mailbox_stage.load(facts)
             unlinked_before = int(self.clock()) - self.max_age
             results = [compute_message(facts[m], domains, classify, unlinked_before) for m in chunk]
             with database.atomic("IMMEDIATE"):
@@ -393,7 +396,7 @@ def load_facts(message_ids: list[int]) -> dict[int, MessageFacts]:
 
 _MESSAGE_COLUMNS = ("message_id", "queue_id", "queue_ids", "sender", "recipients", "recipient_count", "subject",
                     "direction", "final_status", "is_complete", "is_spam", "spam_score", "user", "ip", "size",
-                    "reject_reason", "related_ref", "has_postfix", "has_rspamd", "expired_unlinked", "first_seen",
+                    "reject_reason", "related_ref", "related_kind", "has_postfix", "has_rspamd", "expired_unlinked", "first_seen",
                     "last_seen")
 
 
@@ -407,7 +410,8 @@ def write_messages(results, now: int) -> None:
         part = ids[start:start + 900]
         conn.execute(f"DELETE FROM recipient WHERE message_ref IN ({', '.join('?' * len(part))})", part)
     conn.executemany(
-        "INSERT INTO recipient (message_ref, recipient, orig_to, status, dsn, relay, delay, reply, attempts, last_time) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(r.id, o.recipient, o.orig_to, o.status, o.dsn, o.relay, o.delay, o.reply, o.attempts, o.last_time)
+        "INSERT INTO recipient (message_ref, recipient, orig_to, status, dsn, relay, delay, reply, attempts, last_time, "
+        "folder, redirected_to, auto_reply, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(r.id, o.recipient, o.orig_to, o.status, o.dsn, o.relay, o.delay, o.reply, o.attempts, o.last_time,
+          o.folder, ", ".join(o.redirected_to) or None, o.auto_reply, o.reason)
          for r in results for o in r.outcomes])

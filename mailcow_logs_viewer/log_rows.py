@@ -14,6 +14,7 @@ from typing import Callable
 
 from .db import database
 from .direction import classify
+from .parsing.dovecot import parse_dovecot
 from .parsing.netfilter import parse_netfilter
 from .parsing.postfix import parse_postfix
 from .parsing.rspamd import RspamdRowError, map_rspamd_row
@@ -127,6 +128,21 @@ def netfilter_row(entry, occurrence: int, fallback_time: int, _context=None) -> 
             event.auth_method, event.auth_failure)
 
 
+def dovecot_row(entry, occurrence: int, fallback_time: int, _context=None) -> tuple:
+    """One mailcow Dovecot entry (same shape as Postfix's); an unknown message is kept raw, unparsed."""
+    when = entry_time(entry.get("time")) if isinstance(entry, dict) else None
+    message = entry.get("message") if isinstance(entry, dict) else None
+    if when is None or not isinstance(message, str):
+        raw = raw_text(entry)
+        return (line_key("raw", raw, occurrence), when if when is not None else fallback_time, "?", raw,
+                False) + (None,) * 12
+    priority = entry.get("priority") if isinstance(entry.get("priority"), str) else "info"
+    event = parse_dovecot(message)
+    return (line_key(when, priority, message, occurrence), when, event.priority or priority, message, event.parsed,
+            event.kind, event.service, event.user, event.session, event.message_id, event.action, event.folder,
+            event.target, event.detail, event.ip, event.attempts)
+
+
 def rspamd_row(entry, occurrence: int, fallback_time: int, local_domains: frozenset[str]) -> tuple:
     try:
         record = map_rspamd_row(entry)
@@ -170,7 +186,10 @@ RSPAMD = Source("rspamd", "rspamd_row", (
     "row_key", "time", "parsed", "raw", "message_id", "subject", "size", "sender_smtp", "sender_mime",
     "recipients_smtp", "recipients_mime", "score", "required_score", "action", "symbols", "ip", "user", "is_spam",
     "has_auth", "direction"), rspamd_row, 2, "unix_time")
-SOURCES = {source.name: source for source in (POSTFIX, RSPAMD, NETFILTER)}
+DOVECOT = Source("dovecot", "dovecot_line", (
+    "line_key", "time", "priority", "message", "parsed", "kind", "service", "user", "session", "message_id", "action",
+    "folder", "target", "detail", "ip", "attempts"), dovecot_row, 4, "time")
+SOURCES = {source.name: source for source in (POSTFIX, RSPAMD, NETFILTER, DOVECOT)}
 
 
 def insert_rows(source: Source, rows: list[tuple]) -> int:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from . import mailbox_stage
+
 DELIVERY_STATUS = {"sent": "delivered", "deferred": "deferred", "bounced": "bounced", "expired": "expired"}
-FINAL = frozenset({"delivered", "bounced", "expired", "rejected"})
+FINAL = frozenset({"delivered", "discarded", "bounced", "expired", "rejected"})
 
 
 @dataclass
@@ -21,6 +23,8 @@ class MessageFacts:
     lines: list = field(default_factory=list)
     rspamd: list = field(default_factory=list)
     notice_of: int | None = None
+    dovecot: list = field(default_factory=list)      # the mailbox stage's lines (mailbox_stage.load)
+    related_kind: str | None = None                  # notice_of is the original of a redirect / auto_reply
 
 
 @dataclass
@@ -34,6 +38,11 @@ class Outcome:
     reply: str | None = None
     attempts: int = 0
     last_time: int | None = None
+    folder: str | None = None                        # the mailbox step (mailbox_stage.apply)
+    redirected_to: list = field(default_factory=list)
+    auto_reply: str | None = None
+    reason: str | None = None
+    discarded: bool = False
 
 
 @dataclass
@@ -56,6 +65,7 @@ class MessageResult:
     size: int | None = None
     reject_reason: str | None = None
     related_ref: int | None = None
+    related_kind: str | None = None
     has_postfix: bool = False
     has_rspamd: bool = False
     expired_unlinked: bool = False
@@ -69,7 +79,7 @@ def _is_permanent(dsn: str | None) -> bool:
 
 
 def compute_message(facts: MessageFacts, local_domains, classify, unlinked_before: int | None = None) -> MessageResult:
-    result = MessageResult(facts.id, related_ref=facts.notice_of)
+    result = MessageResult(facts.id, related_ref=facts.notice_of, related_kind=facts.related_kind)
     outcomes: dict[str, Outcome] = {}
     rejected_whole = False
     times: list[int] = []
@@ -166,6 +176,7 @@ def compute_message(facts: MessageFacts, local_domains, classify, unlinked_befor
             if outcome.status == "pending":
                 outcome.status = "rejected"
 
+    mailbox_stage.apply(facts.dovecot, outcomes)     # the mailbox stage (issue 18): folder, discard, redirect
     ordered = sorted(outcomes.values(), key=lambda o: o.recipient.lower())
     statuses = [o.status for o in ordered]
     accepted = [s for s in statuses if s != "rejected"]
@@ -177,8 +188,10 @@ def compute_message(facts: MessageFacts, local_domains, classify, unlinked_befor
         status = "bounced"
     elif "deferred" in accepted:
         status = "deferred"
-    elif accepted and all(s == "delivered" for s in accepted):
-        status = "delivered"
+    elif accepted and all(s in ("delivered", "discarded") for s in accepted):
+        # A Sieve discard was accepted and handled: the message is `discarded` only when
+        # no recipient kept it.
+        status = "delivered" if "delivered" in accepted else "discarded"
     else:
         status = "pending"
     result.final_status = status

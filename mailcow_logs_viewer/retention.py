@@ -16,7 +16,7 @@ BATCH = 5000
 
 # (table, time column): messages go first so that no message outlives its lines.
 _TABLES = (("message", "last_seen"), ("leg", "last_time"), ("postfix_line", "time"),
-           ("rspamd_row", "time"), ("netfilter_line", "time"), ("gap", "end_time"))
+           ("rspamd_row", "time"), ("netfilter_line", "time"), ("dovecot_line", "time"), ("gap", "end_time"))
 
 
 def _delete_batch(table: str, column: str, cutoff: int) -> int:

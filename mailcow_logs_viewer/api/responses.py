@@ -119,9 +119,20 @@ class PageEnvelope(Response):
     pages = Int()
 
 
-class OutcomeBriefSchema(Response):
+RECIPIENT_STATUSES = ["delivered", "discarded", "bounced", "expired", "deferred", "rejected", "pending"]
+
+
+class MailboxStepFields(Response):
+    """What Dovecot did with a delivered recipient (the mailbox stage; null without a Dovecot line)."""
+    folder = Str(nullable=True, metadata={"description": "Where Dovecot stored it (INBOX, Junk, ...)"})
+    redirected_to = StrList(metadata={"description": "Addresses a Sieve redirect forwarded it to"})
+    auto_reply = Str(nullable=True, metadata={"description": "Vacation reply: 'sent to x' or 'not sent: why'"})
+    reason = Str(nullable=True, metadata={"description": "A mailbox refusal in plain words (over quota, ...)"})
+
+
+class OutcomeBriefSchema(MailboxStepFields):
     recipient = Str()
-    status = Str()
+    status = Str(metadata={"enum": RECIPIENT_STATUSES})
 
 
 class MessageSummaryFields(Response):
@@ -209,10 +220,27 @@ class NetfilterItemSchema(Response):
     action = Str(nullable=True)
 
 
-class OutcomeSchema(Response):
+class RedirectSchema(Response):
+    address = Str()
+    correlation_key = Str(nullable=True, metadata={"description": "The forwarded copy, once its lines are seen"})
+
+
+class DovecotStepLineSchema(Response):
+    id = Int()
+    time = Time()
+    priority = Str()
+    message = Str()
+    action = Str(nullable=True)
+    folder = Str(nullable=True)
+    session = Str(nullable=True)
+
+
+class OutcomeSchema(MailboxStepFields):
     recipient = Str()
     orig_to = Str(nullable=True)
-    status = Str()
+    status = Str(metadata={"enum": RECIPIENT_STATUSES})
+    redirects = Many(RedirectSchema)
+    mailbox_lines = Many(DovecotStepLineSchema, metadata={"description": "This recipient's Dovecot lines"})
     dsn = Str(nullable=True)
     relay = Str(nullable=True)
     delay = Num(nullable=True)
@@ -233,7 +261,8 @@ class LegSchema(Response):
 
 class RelatedMessageSchema(Response):
     correlation_key = Str()
-    relation = Str(metadata={"enum": ["reports_on", "notice"]})
+    relation = Str(metadata={"enum": ["reports_on", "notice", "redirect_of", "redirected_copy", "auto_reply_to",
+                                      "auto_reply"]})
     sender = Str(nullable=True)
     subject = Str(nullable=True)
     final_status = Str()
@@ -251,6 +280,7 @@ class MessageDetailsSchema(MessageSummaryFields):
     outcomes = Many(OutcomeSchema)
     legs = Many(LegSchema)
     related = Many(RelatedMessageSchema)
+    dovecot = Many(DovecotStepLineSchema, metadata={"description": "Raw Dovecot lines of this message"})
 
 
 # ------------------------------------------------------------------ logs
@@ -504,6 +534,7 @@ class ConfigurationSchema(Response):
     fetch_count_postfix = Int()
     fetch_count_rspamd = Int()
     fetch_count_netfilter = Int()
+    fetch_count_dovecot = Int()
     retention_days = Int()
     cleanup_hour = Int()
     timezone = Str()
@@ -545,6 +576,7 @@ class ImportStatusSchema(Response):
     postfix = One(ImportSourceSchema)
     rspamd = One(ImportSourceSchema)
     netfilter = One(ImportSourceSchema)
+    dovecot = One(ImportSourceSchema)
 
 
 class CorrelationStatusSchema(Response):
@@ -601,6 +633,7 @@ class LastFiveMinutesSchema(Response):
     postfix_imported = Int()
     rspamd_imported = Int()
     netfilter_imported = Int()
+    dovecot_imported = Int()
     correlations_created = Int()
 
 
