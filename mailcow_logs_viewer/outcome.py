@@ -206,6 +206,8 @@ def compute_message(facts: MessageFacts, local_domains, classify, unlinked_befor
 
     authenticated = bool(result.user) or any(row["has_auth"] for row in facts.rspamd)
     locally_generated = bool(legs) and not any(leg["client_ip"] for leg in legs) and not facts.rspamd
+    # A redirected copy or vacation reply is our own Sieve's mail, whichever client submitted it.
+    locally_generated = locally_generated or facts.related_kind is not None
     result.direction = classify(authenticated, locally_generated, [o.recipient for o in ordered], local_domains)
     if times:
         result.first_seen, result.last_seen = min(times), max(times)

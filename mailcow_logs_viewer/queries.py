@@ -14,14 +14,14 @@ from operator import and_, or_
 from peewee import SQL, NodeList
 
 from .db import database
-from .models import Leg, Message, NetfilterLine, PostfixLine, Recipient, RspamdRow
+from .models import DovecotLine, Leg, Message, NetfilterLine, PostfixLine, Recipient, RspamdRow
 from .search import Term, fts_phrase, like_pattern, parse
 
 MIN_TRIGRAM = 3
 _FTS_COLUMN = {"from": "sender", "to": "recipients", "subject": "subject", "msgid": "message_id",
                "queue": "queue_ids", "user": "user", "ip": "ip"}
 _TEXT_COLUMNS = ("sender", "recipients", "subject", "message_id", "queue_ids")
-STATUSES = ("delivered", "bounced", "deferred", "rejected", "pending", "spam")
+STATUSES = ("delivered", "discarded", "bounced", "deferred", "rejected", "pending", "spam")
 DIRECTIONS = ("inbound", "outbound", "internal", "unknown")
 
 
@@ -63,12 +63,23 @@ def _status_expr(value: str):
     value = value.lower()
     if value == "spam":
         return Message.is_spam == True  # noqa: E712
+    if value == "discarded":
+        # A Sieve discard of one recipient is worth finding even when others kept the message.
+        return Message.id.in_(Recipient.select(Recipient.message_ref).where(Recipient.status == "discarded"))
     return Message.final_status == value
+
+
+def _folder_expr(value: str):
+    """folder:Junk -> messages with a recipient Dovecot stored in that folder (the mailbox stage)."""
+    return Message.id.in_(Recipient.select(Recipient.message_ref).where(Recipient.folder.is_null(False),
+                                                                         Recipient.folder == value))
 
 
 def message_term(term: Term):
     if term.field == "status":
         expr = _status_expr(term.value)
+    elif term.field == "folder":
+        expr = _folder_expr(term.value)
     elif term.field in ("from", "to"):
         expr = _address_match(term.value, _FTS_COLUMN[term.field])
     else:
@@ -216,6 +227,21 @@ rspamd_term = _log_term(
 netfilter_term = _log_term(
     {"ip": NetfilterLine.ip, "user": NetfilterLine.username, "status": NetfilterLine.action},
     (NetfilterLine.message, NetfilterLine.ip, NetfilterLine.username))
+
+
+dovecot_term = _log_term(
+    {"user": DovecotLine.user, "msgid": DovecotLine.message_id, "ip": DovecotLine.ip, "folder": DovecotLine.folder,
+     "status": DovecotLine.action}, (DovecotLine.message,), exact=("status", "folder"))
+
+
+def dovecot_filters(args: dict) -> list:
+    where = search_and_dates(args, dovecot_term, DovecotLine.time)
+    for name, column in (("user", DovecotLine.user), ("message_id", DovecotLine.message_id),
+                         ("session", DovecotLine.session), ("kind", DovecotLine.kind),
+                         ("action", DovecotLine.action)):
+        if args.get(name):
+            where.append(column == (args[name].lower() if name == "user" else args[name]))
+    return where
 
 
 def postfix_filters(args: dict) -> list:

@@ -1,10 +1,10 @@
 """The JSON API: one blueprint per section of spec/API.md, all under /api."""
 from __future__ import annotations
 
-from . import export, health, logs, messages, openapi, settings, stats, status
+from . import dovecot, export, health, logs, messages, openapi, settings, stats, status
 
 # In the order of spec/API.md; the OpenAPI document describes them all.
-SECTIONS = (health, messages, logs, stats, status, settings, export, openapi)
+SECTIONS = (health, messages, logs, dovecot, stats, status, settings, export, openapi)
 
 
 def register_api(app) -> None:

@@ -7,6 +7,7 @@ from operator import or_
 from flask import Blueprint, current_app, jsonify
 from marshmallow import fields, validate
 
+from .. import mailbox_stage
 from ..errors import ApiError
 from ..models import Leg, Message, NetfilterLine, PostfixLine, RspamdRow
 from ..queries import DIRECTIONS, STATUSES, count_messages, decode_json, list_messages, outcomes_by_message
@@ -54,8 +55,19 @@ def message_summary(message: Message, outcomes=None) -> dict:
         "reject_reason": message.reject_reason,
     }
     if outcomes is not None:
-        item["outcomes"] = [{"recipient": o.recipient, "status": o.status} for o in outcomes]
+        item["outcomes"] = [{"recipient": o.recipient, "status": o.status, **mailbox_step(o)} for o in outcomes]
     return item
+
+
+def mailbox_step(outcome) -> dict:
+    """What Dovecot did with this recipient (the mailbox stage)."""
+    return {"folder": outcome.folder, "redirected_to": [a for a in (outcome.redirected_to or "").split(", ") if a],
+            "auto_reply": outcome.auto_reply, "reason": outcome.reason}
+
+
+def dovecot_step_item(line: dict) -> dict:
+    return {"id": line["id"], "time": iso(line["time"]), "priority": line["priority"], "message": line["message"],
+            "action": line["action"], "folder": line["folder"], "session": line["session"]}
 
 
 @bp.get("/messages")
@@ -125,14 +137,27 @@ def message_details(correlation_key: str):
     body["postfix"] = items
     body["postfix_by_recipient"] = by_recipient
     body["netfilter"] = _netfilter_around(message)
+    dovecot = mailbox_stage.lines_of(message.id)
+    related = _related(message)
     body["outcomes"] = [{"recipient": o.recipient, "orig_to": o.orig_to, "status": o.status, "dsn": o.dsn,
                          "relay": o.relay, "delay": o.delay, "reply": o.reply, "attempts": o.attempts,
-                         "last_time": iso(o.last_time)} for o in outcomes]
+                         "last_time": iso(o.last_time), **_mailbox_details(o, dovecot, related)} for o in outcomes]
+    body["dovecot"] = [dovecot_step_item(line) for line in dovecot]
     body["legs"] = [{"queue_id": leg["queue_id"], "role": _leg_role(leg, message, i), "first_seen": iso(leg["first_time"]),
                      "last_seen": iso(leg["last_time"]), "removed": leg["removed"], "client_ip": leg["client_ip"],
                      "lines": lines_of(leg)} for i, leg in enumerate(legs)]
-    body["related"] = _related(message)
+    body["related"] = related
     return jsonify(body)
+
+
+def _mailbox_details(outcome, dovecot: list[dict], related: list[dict]) -> dict:
+    """The mailbox step with its lines and, for each redirect, the forwarded copy's message."""
+    step = mailbox_step(outcome)
+    copies = {r["recipients"].lower(): r["correlation_key"] for r in related if r["relation"] == "redirected_copy"}
+    step["redirects"] = [{"address": a, "correlation_key": copies.get(a.lower())} for a in step["redirected_to"]]
+    step["mailbox_lines"] = [dovecot_step_item(line) for line in dovecot
+                             if (line["recipient"] or "").lower() == outcome.recipient.lower()]
+    return step
 
 
 def _leg_role(leg: dict, message: Message, index: int) -> str:
@@ -155,12 +180,15 @@ def _netfilter_around(message: Message) -> list:
 
 def _related(message: Message) -> list:
     related = []
+    # A redirected copy or a vacation reply was sent by the original's Sieve (mailbox_stage).
+    toward = {None: "reports_on", "redirect": "redirect_of", "auto_reply": "auto_reply_to"}
+    back = {None: "notice", "redirect": "redirected_copy", "auto_reply": "auto_reply"}
     if message.related_ref is not None:
         original = Message.get_or_none(Message.id == message.related_ref)
         if original is not None:
-            related.append(("reports_on", original))
+            related.append((toward.get(message.related_kind, "reports_on"), original))
     for notice in Message.select().where(Message.related_ref == message.id).order_by(Message.first_seen):
-        related.append(("notice", notice))
+        related.append((back.get(notice.related_kind, "notice"), notice))
     return [{"correlation_key": m.correlation_key, "relation": relation, "sender": m.sender, "subject": m.subject,
              "final_status": m.final_status, "first_seen": iso(m.first_seen), "recipients": m.recipients}
             for relation, m in related]

@@ -19,6 +19,7 @@ from marshmallow import Schema
 from .. import APP_NAME, __version__
 from ..auth import needs_auth
 from . import responses as r
+from .dovecot import DovecotFilterSchema, DovecotListSchema
 from .logs import (NetfilterFilterSchema, NetfilterListSchema, PostfixFilterSchema, PostfixListSchema,
                    RspamdFilterSchema, RspamdListSchema)
 from .messages import MessageFilterSchema, MessageListSchema
@@ -53,6 +54,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "logs.rspamd_logs": Endpoint("Rspamd verdicts, newest first", RspamdListSchema, r.RspamdLogListSchema),
     "logs.netfilter_logs": Endpoint("Netfilter lines (failed logins, bans), newest first", NetfilterListSchema,
                                     r.NetfilterLogListSchema),
+    "dovecot.dovecot_logs": Endpoint("Dovecot lines (LMTP deliveries with their Sieve verdict, logins), newest first",
+                                     DovecotListSchema, r.DovecotLogListSchema),
     # queue & quarantine (live from mailcow)
     "status.queue": Endpoint("mailcow's mail queue (live, cached briefly)", SearchSchema, r.QueueSchema),
     "status.quarantine": Endpoint("mailcow's quarantine (live, cached briefly)", SearchSchema, r.QuarantineSchema),
@@ -81,6 +84,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "export.postfix_csv": Endpoint("Postfix lines as CSV (at most CSV_EXPORT_LIMIT rows)", PostfixFilterSchema),
     "export.rspamd_csv": Endpoint("Rspamd verdicts as CSV (at most CSV_EXPORT_LIMIT rows)", RspamdFilterSchema),
     "export.netfilter_csv": Endpoint("Netfilter lines as CSV (at most CSV_EXPORT_LIMIT rows)", NetfilterFilterSchema),
+    "export.dovecot_csv": Endpoint("Dovecot lines as CSV (at most CSV_EXPORT_LIMIT rows)", DovecotFilterSchema),
     # this document
     "openapi.openapi_json": Endpoint("This OpenAPI 3.0 document", None, r.OpenAPIDocumentSchema),
     # Prometheus
@@ -105,9 +109,9 @@ MAILCOW_BACKED = frozenset({"status.queue", "status.quarantine", "status.contain
 HEALTH_CHECKS = frozenset({"health.health", "settings.health"})
 REDIRECTS = frozenset({"web.logs_index", "web.login"})
 ALWAYS_REDIRECTS = frozenset({"web.logs_index"})
-PATH_ENUMS = {("web.logs", "source"): ["postfix", "rspamd", "netfilter"]}
+PATH_ENUMS = {("web.logs", "source"): ["postfix", "rspamd", "netfilter", "dovecot"]}
 
-TAGS = {"health": "Health & Info", "messages": "Messages", "logs": "Logs", "stats": "Statistics",
+TAGS = {"health": "Health & Info", "messages": "Messages", "logs": "Logs", "dovecot": "Logs", "stats": "Statistics",
         "status": "Status", "settings": "Settings", "export": "Export", "openapi": "Health & Info",
         "web": "Pages", "metrics": "Metrics"}
 

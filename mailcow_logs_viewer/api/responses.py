@@ -331,6 +331,29 @@ class NetfilterLogListSchema(PageEnvelope):
     data = Many(NetfilterItemSchema)
 
 
+class DovecotLogSchema(Response):
+    id = Int()
+    time = Time()
+    priority = Str()
+    message = Str()
+    parsed = Bool()
+    kind = Str(nullable=True, metadata={"enum": ["lmtp", "session", "login", "auth_failure", "auth_check", "other"]})
+    service = Str(nullable=True)
+    user = Str(nullable=True)
+    session = Str(nullable=True)
+    message_id = Str(nullable=True)
+    action = Str(nullable=True)
+    folder = Str(nullable=True)
+    target = Str(nullable=True)
+    ip = Str(nullable=True)
+    recipient = Str(nullable=True, metadata={"description": "The Postfix recipient this delivery line is linked to"})
+    correlation_key = Str(nullable=True)
+
+
+class DovecotLogListSchema(PageEnvelope):
+    data = Many(DovecotLogSchema)
+
+
 # ------------------------------------------------------------------ queue & quarantine
 
 class RecipientParsedSchema(Response):

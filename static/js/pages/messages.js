@@ -4,7 +4,7 @@ import { bindFilters, renderPager } from "../lib/filters.js";
 import { bindExport, setExportHref } from "../lib/export.js";
 import { initShell, AutoRefresh, onEscape } from "../lib/shell.js";
 import { initPanel, handleMessageClick, openPanel } from "../lib/panel.js";
-import { messageUrl } from "../lib/message-view.js";
+import { messageUrl, folderBadges } from "../lib/message-view.js";
 import { readParams, writeParams, dateParams } from "../lib/url.js";
 import { recipientsOfItem, recipientCell, mixedStatuses } from "../lib/common.js";
 
@@ -27,7 +27,7 @@ function row(item, openKey) {
     h("td", { class: "cell-email" }, item.sender || h("span", { class: "muted" }, "<>")),
     h("td", null, recipientCell(key, recipientsOfItem(item), 3, mixedStatuses(item))),
     h("td", { class: "subject" }, link),
-    h("td", { class: "nowrap" }, h("div", { class: "badges" }, statusBadge(item.final_status), spamBadge(item.is_spam, item.spam_score))));
+    h("td", { class: "nowrap" }, h("div", { class: "badges" }, statusBadge(item.final_status), ...folderBadges(item.outcomes), spamBadge(item.is_spam, item.spam_score))));
   tr.addEventListener("click", (event) => {
     if (event.target.closest("a, button")) return;
     openPanel(key);
