@@ -28,7 +28,8 @@ def _prefix(user: str, pid: int, session: str) -> str:
 
 
 def _verdict(g, m) -> str:
-    if m.is_spam:
+    # The scan's verdict is applied later in simulated time; the flow already says it is spam.
+    if m.is_spam or m.flow.startswith("spam"):
         return "junk"
     x, total = g.rng.random(), 0.0
     for name, weight in VERDICTS:
