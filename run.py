@@ -3,7 +3,7 @@
     python run.py [--host H] [--port P]     serve the app and run the scheduler
     python run.py --demo                    the same, against the built-in simulated mailcow
     python run.py fetch                     one fetch-and-correlate cycle, then exit (cron)
-    python run.py import FILE... [--year Y] import Postfix syslog files (plain or .gz)
+    python run.py import FILE... [--year Y] import Postfix and Dovecot syslog files (plain or .gz)
     python run.py simulate --port P         run only the simulated mailcow
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="serve the app (the default)")
     commands.add_parser("fetch", help="run one fetch-and-correlate cycle and exit")
-    importer = commands.add_parser("import", help="import Postfix syslog files")
+    importer = commands.add_parser("import", help="import Postfix and Dovecot syslog files")
     importer.add_argument("files", nargs="+")
     importer.add_argument("--year", type=int, help="year of BSD-style timestamps (default: the file's year)")
     commands.add_parser("simulate", help="run only the simulated mailcow", add_help=False)

@@ -244,6 +244,23 @@ def dovecot_filters(args: dict) -> list:
     return where
 
 
+def dovecot_login_failures(start: int | None, end: int | None, limit: int) -> dict[str, list[dict]]:
+    """Failed IMAP/POP3/ManageSieve logins by user and by IP: the attempts each login process
+    reports when it disconnects (`auth failed, N attempts`), so each attempt counts once."""
+    where = "kind = 'auth_failure'" + (" AND time >= ?" if start is not None else "") + \
+        (" AND time <= ?" if end is not None else "")
+    params = [v for v in (start, end) if v is not None]
+    result = {}
+    for name, column, other in (("by_user", "user", "ip"), ("by_ip", "ip", "user")):
+        rows = database.execute_sql(
+            f"SELECT {column}, SUM(COALESCE(attempts, 1)), COUNT(DISTINCT {other}), MAX(time) FROM dovecot_line "
+            f"WHERE {where} AND {column} IS NOT NULL GROUP BY {column} ORDER BY 2 DESC, 4 DESC LIMIT ?",
+            [*params, limit]).fetchall()
+        result[name] = [{"key": key, "attempts": attempts, "distinct_others": others, "last_seen": last}
+                        for key, attempts, others, last in rows]
+    return result
+
+
 def postfix_filters(args: dict) -> list:
     where = search_and_dates(args, postfix_term, PostfixLine.time)
     if args.get("sender"):

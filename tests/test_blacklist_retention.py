@@ -11,6 +11,7 @@ from mailcow_logs_viewer import create_app
 from mailcow_logs_viewer.correlate import Correlator
 from mailcow_logs_viewer.db import database, open_database
 from mailcow_logs_viewer.importer import import_files
+from mailcow_logs_viewer.models import DovecotLine
 from mailcow_logs_viewer.ingest import Ingestor, local_domains, refresh_local_domains
 from mailcow_logs_viewer.mailcow import MailcowClient, MailcowUnreachable
 from mailcow_logs_viewer.models import Leg, Message, NetfilterLine, PostfixLine, Recipient, RspamdRow
@@ -137,7 +138,9 @@ def test_import_reads_gzipped_and_rfc3339_syslog_files(app, tmp_path):
     plain = tmp_path / "mail.log"
     plain.write_text(rfc)
     report = import_files([str(gz), str(plain)], year=2021)
-    assert report == {"lines": 5, "postfix": 3, "stored": 3, "skipped": 1}
+    assert report == {"lines": 5, "postfix": 3, "dovecot": 1, "stored": 4, "skipped": 1}
+    login = DovecotLine.get()                          # Dovecot's lines of the same file go to its own log
+    assert (login.kind, login.user, login.time) == ("login", "b@y.test", 1611729362)
     times = [line.time for line in PostfixLine.select().order_by(PostfixLine.id)]
     assert times[0] == 1611729361                      # 2021-01-27T06:36:01Z
     assert times[2] == 1611725763                      # 06:36:03 at +01:00 is 05:36:03Z

@@ -8,7 +8,7 @@ from peewee import JOIN
 
 from ..models import DovecotLine, Message
 from ..parsing.dovecot import ACTIONS
-from ..queries import dovecot_filters, select_where
+from ..queries import dovecot_filters, dovecot_login_failures, select_where
 from .logs import _total
 from .params import DateRangeMixin, PageSchema, Text, iso, page_envelope, parse_args
 
@@ -48,3 +48,15 @@ def dovecot_logs():
             .order_by(DovecotLine.time.desc(), DovecotLine.id.desc())
             .offset((args["page"] - 1) * args["limit"]).limit(args["limit"]).dicts())
     return jsonify(page_envelope(total, args["page"], args["limit"], [dovecot_item(r) for r in rows]))
+
+
+class LoginFailuresSchema(DateRangeMixin):
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+
+
+@bp.get("/stats/dovecot-login-failures")
+def login_failures():
+    args = parse_args(LoginFailuresSchema())
+    found = dovecot_login_failures(args.get("start_date"), args.get("end_date"), args["limit"])
+    return jsonify({name: [{**row, "last_seen": iso(row["last_seen"])} for row in rows]
+                    for name, rows in found.items()})

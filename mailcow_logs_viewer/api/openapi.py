@@ -19,7 +19,7 @@ from marshmallow import Schema
 from .. import APP_NAME, __version__
 from ..auth import needs_auth
 from . import responses as r
-from .dovecot import DovecotFilterSchema, DovecotListSchema
+from .dovecot import DovecotFilterSchema, DovecotListSchema, LoginFailuresSchema
 from .logs import (NetfilterFilterSchema, NetfilterListSchema, PostfixFilterSchema, PostfixListSchema,
                    RspamdFilterSchema, RspamdListSchema)
 from .messages import MessageFilterSchema, MessageListSchema
@@ -66,6 +66,8 @@ ENDPOINTS: dict[str, Endpoint] = {
                                         r.TopSpamTriggersSchema),
     "stats.top_blocked_ips": Endpoint("IP addresses netfilter warned or banned most", LimitSchema,
                                       r.TopBlockedIpsSchema),
+    "dovecot.login_failures": Endpoint("Failed Dovecot logins (IMAP, POP3, ManageSieve) by user and by IP",
+                                       LoginFailuresSchema, r.DovecotLoginFailuresSchema),
     "stats.recent_activity": Endpoint("Latest messages", ActivitySchema, r.RecentActivitySchema),
     # status (live from mailcow)
     "status.containers": Endpoint("mailcow's containers", None, r.ContainersSchema),

@@ -354,6 +354,18 @@ class DovecotLogListSchema(PageEnvelope):
     data = Many(DovecotLogSchema)
 
 
+class LoginFailureCountSchema(Response):
+    key = Str(metadata={"description": "The user (by_user) or IP address (by_ip)"})
+    attempts = Int()
+    distinct_others = Int(metadata={"description": "Distinct IPs of this user, or users tried from this IP"})
+    last_seen = Time()
+
+
+class DovecotLoginFailuresSchema(Response):
+    by_user = Many(LoginFailureCountSchema)
+    by_ip = Many(LoginFailureCountSchema)
+
+
 # ------------------------------------------------------------------ queue & quarantine
 
 class RecipientParsedSchema(Response):
@@ -427,6 +439,7 @@ class DashboardSchema(Response):
     spam = One(SpamCountsSchema)
     failed_deliveries = One(Window24h7d)
     rejected = One(Window24h7d)
+    discarded = One(Window24h7d, metadata={"description": "Messages with a recipient a Sieve rule discarded"})
     auth_failures = One(Window24h7d)
     direction = One(DirectionCountsSchema)
 
