@@ -19,6 +19,7 @@ from .direction import classify
 from .ingest import local_domains
 from .models import Leg, Message, RspamdRow, State
 from .outcome import MessageFacts, compute_message
+from .sql_batches import chunks, dicts, marks
 
 log = logging.getLogger(__name__)
 
@@ -337,20 +338,7 @@ class Correlator:
         return {"messages": len(ids)}
 
 
-def _dicts(sql: str, params) -> list[dict]:
-    """Rows as dicts straight from the cursor: these queries read every line of a backlog."""
-    cursor = database.execute_sql(sql, params)
-    names = [column[0] for column in cursor.description]
-    return [dict(zip(names, row)) for row in cursor]
-
-
-def _marks(values) -> str:
-    return ", ".join("?" * len(values))
-
-
-def _chunks(values: list, size: int = 900):
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
+_dicts, _marks, _chunks = dicts, marks, chunks      # shared with the mailbox stage (sql_batches)
 
 
 _LINE_FIELDS = ", ".join(f"postfix_line.{c}" for c in (

@@ -26,6 +26,7 @@ import re
 from typing import Callable
 
 from .db import database
+from .sql_batches import chunks as _chunks, dicts as _dicts, marks as _marks
 
 LINK_WINDOW = 86400         # how long an unlinked LMTP line is tried again
 CHUNK = 2000                # Dovecot lines linked per query
@@ -269,20 +270,3 @@ def _refusal(dsn: str | None, reply: str | None) -> str | None:
     if dsn == "5.1.1":
         return UNKNOWN_REASON
     return None
-
-
-# ---------------------------------------------------------------- helpers
-
-def _dicts(sql: str, params) -> list[dict]:
-    cursor = database.execute_sql(sql, params)
-    names = [column[0] for column in cursor.description]
-    return [dict(zip(names, row)) for row in cursor]
-
-
-def _marks(values) -> str:
-    return ", ".join("?" * len(values))
-
-
-def _chunks(values: list, size: int = 900):
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
