@@ -96,9 +96,12 @@ def test_retention_deletes_old_data_in_batches_and_keeps_the_rest(app):
     insert_rows(POSTFIX, rows)
     NetfilterLine.create(line_key=1, time=old, priority="warn", message="old")
     NetfilterLine.create(line_key=2, time=new, priority="warn", message="new")
+    DovecotLine.create(line_key=1, time=old, priority="info", message="old")
+    DovecotLine.create(line_key=2, time=new, priority="info", message="new")
     Correlator().run()
     deleted = cleanup(retention_days=7)
-    assert deleted["postfix_line"] == 11000 and deleted["netfilter_line"] == 1
+    assert deleted["postfix_line"] == 11000 and deleted["netfilter_line"] == 1 == deleted["dovecot_line"]
+    assert [n.message for n in DovecotLine.select()] == ["new"]
     assert PostfixLine.select().count() == 1000
     assert PostfixLine.select().where(PostfixLine.time < NOW - 7 * 86400).count() == 0
     assert [n.message for n in NetfilterLine.select()] == ["new"]

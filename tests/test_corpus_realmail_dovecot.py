@@ -108,3 +108,20 @@ def test_redirected_copies_and_vacation_replies_are_related_messages(dovecot_wor
         copy = next(m for m in related if m.related_kind == "redirect")
         assert copy.recipients == "olga@remote.test" and copy.final_status == "delivered", entry["label"]
         assert original.recipients == "olga@example.org", entry["label"]
+
+
+def test_details_link_the_redirected_copy_and_show_the_dovecot_lines(dovecot_world):
+    entry = next(e for e in dovecot_world["expected"] if e["label"] == "d02-olga-vacation-1")
+    original, _ = _outcomes(entry["queue_id"])
+    client = dovecot_world["app"].test_client()
+    details = client.get(f"/api/message/{original.correlation_key}/details").get_json()
+    outcome = details["outcomes"][0]
+    copy = Message.get((Message.related_ref == original.id) & (Message.related_kind == "redirect"))
+    assert outcome["redirects"] == [{"address": "olga@remote.test", "correlation_key": copy.correlation_key}]
+    assert outcome["auto_reply"] == "sent to kim@far.test"
+    assert [line["action"] for line in outcome["mailbox_lines"]] == ["redirect", "vacation"]
+    assert {r["relation"] for r in details["related"]} == {"redirected_copy", "auto_reply"}
+    back = client.get(f"/api/message/{copy.correlation_key}/details").get_json()
+    assert [(r["relation"], r["correlation_key"]) for r in back["related"]] == [("redirect_of", original.correlation_key)]
+    listed = client.get("/api/logs/dovecot", query_string={"session": "oKYAInckD2uoBQAAg+zDdQ"}).get_json()
+    assert listed["total"] == 2 and {row["correlation_key"] for row in listed["data"]} == {original.correlation_key}
