@@ -4,7 +4,7 @@
     python run.py --demo                    the same, against the built-in simulated mailcow
     python run.py fetch                     one fetch-and-correlate cycle, then exit (cron)
     python run.py import FILE... [--year Y] [--tz ZONE] [--retain keep|expire]
-                                            import Postfix syslog files (plain or .gz); no mailcow needed
+                                            import Postfix and Dovecot syslog files (plain or .gz); no mailcow needed
     python run.py simulate --port P         run only the simulated mailcow
     python run.py report [--since 24h] [--html]   print the digest of a range (cron)
     python run.py alert-test                send a test notification to every configured channel
@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="serve the app (the default)")
     commands.add_parser("fetch", help="run one fetch-and-correlate cycle and exit")
-    importer = commands.add_parser("import", help="import Postfix syslog files")
+    importer = commands.add_parser("import", help="import Postfix and Dovecot syslog files")
     importer.add_argument("files", nargs="+")
     importer.add_argument("--year", type=int, help="year of BSD-style timestamps (default: inferred from the "
                           "file's time as syslog rotation implies, never in the future)")

@@ -12,11 +12,12 @@ import time
 
 from .db import database
 from .correlate import Correlator
-from .log_rows import PostfixRow, RspamdHistoryRow
+from .log_rows import DovecotRow, PostfixRow, RspamdHistoryRow
 from .models import PostfixLine, State
 
 _STATE_KEY = "blacklist_hidden_queues"
 _KEEP_SECONDS = 3 * 86400
+
 
 
 class Blacklist:
@@ -86,6 +87,12 @@ class Blacklist:
         # A correlation pass may already have made a message of the early lines.
         Correlator().forget_queues(queues)
         self._pending_purge.clear()
+
+    def filter_dovecot(self, rows: list[DovecotRow]) -> list[DovecotRow]:
+        """A listed address's own mailbox and login lines are not stored."""
+        if not self.addresses:
+            return rows
+        return [row for row in rows if not self._listed(row.user)]
 
     def filter_rspamd(self, rows: list[RspamdHistoryRow]) -> list[RspamdHistoryRow]:
         if not self.addresses:

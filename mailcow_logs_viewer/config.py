@@ -35,6 +35,7 @@ class Settings:
     fetch_count_postfix: int = 2000
     fetch_count_rspamd: int = 500
     fetch_count_netfilter: int = 500
+    fetch_count_dovecot: int = 2000
     retention_days: int = 7
     cleanup_hour: int = 2
     max_correlation_age_minutes: int = 10
@@ -96,6 +97,7 @@ class _EnvSchema(Schema):
     fetch_count_postfix = fields.Integer(data_key="FETCH_COUNT_POSTFIX", validate=validate.Range(min=10, max=100000))
     fetch_count_rspamd = fields.Integer(data_key="FETCH_COUNT_RSPAMD", validate=validate.Range(min=10, max=100000))
     fetch_count_netfilter = fields.Integer(data_key="FETCH_COUNT_NETFILTER", validate=validate.Range(min=10, max=100000))
+    fetch_count_dovecot = fields.Integer(data_key="FETCH_COUNT_DOVECOT", validate=validate.Range(min=10, max=100000))
     retention_days = fields.Integer(data_key="RETENTION_DAYS", validate=validate.Range(min=1, max=3650))
     cleanup_hour = fields.Integer(data_key="CLEANUP_HOUR", validate=validate.Range(min=0, max=23))
     max_correlation_age_minutes = fields.Integer(data_key="MAX_CORRELATION_AGE_MINUTES", validate=validate.Range(min=1, max=100000))

@@ -14,7 +14,7 @@ import time
 
 from peewee import fn
 
-from . import custody
+from . import custody, mailbox_stage
 from .custody import correlation_key
 from .db import database
 from .direction import classify
@@ -79,6 +79,7 @@ class Correlator:
         touched |= self._assign_unsettled_legs()
         rows, rspamd_touched = self._assign_rspamd()
         touched |= rspamd_touched
+        touched |= mailbox_stage.link(self._messages_for_keys, custody.derived_key)   # issue 18: Dovecot lines
         self._recompute(touched)
         self._finished = True
         return {"lines": lines, "legs": legs, "rspamd_rows": rows, "messages": len(touched),
@@ -327,6 +328,7 @@ class Correlator:
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start:start + CHUNK]
             facts = load_facts(chunk)
+            mailbox_stage.load(facts)      # issue 18: each recipient's Dovecot lines, a copy's original
             now = int(self.clock())
             empty = [m for m in chunk if not (facts[m].legs or facts[m].lines or facts[m].rspamd)]
             results = [compute_message(facts[m], domains, classify, now - self.max_age, now)
@@ -376,3 +378,4 @@ class Correlator:
         ids = {m for (m,) in Message.select(Message.id).tuples()}
         self._recompute(ids)
         return {"messages": len(ids)}
+

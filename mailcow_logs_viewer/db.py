@@ -118,8 +118,21 @@ def _migration_4_alerts(db: SqliteDatabase) -> None:
     db.create_tables(ALERT_TABLES)
 
 
+def _migration_5_mailbox_stage(db: SqliteDatabase) -> None:
+    """Version 5: the Dovecot log, and each recipient's mailbox step (issue 18)."""
+    from .models import DovecotLine, Recipient
+
+    db.create_tables([DovecotLine])
+    for table, column in (("message", "related_kind VARCHAR(255)"), ("recipient", "folder VARCHAR(255)"),
+                          ("recipient", "redirected_to TEXT"), ("recipient", "auto_reply TEXT"),
+                          ("recipient", "reason TEXT")):
+        if column.split()[0] not in {c.name for c in db.get_columns(table)}:
+            db.execute_sql(f"ALTER TABLE {table} ADD COLUMN {column}")
+    Recipient._schema.create_indexes(safe=True)     # the new ones; existing ones are kept
+
+
 # MIGRATIONS[n] upgrades a file from version n+1 to n+2. Version 1 is the first release's schema.
-MIGRATIONS = [_migration_2_message_search, _migration_3_hourly_counts, _migration_4_alerts]
+MIGRATIONS = [_migration_2_message_search, _migration_3_hourly_counts, _migration_4_alerts, _migration_5_mailbox_stage]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

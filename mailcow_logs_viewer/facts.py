@@ -11,8 +11,7 @@ from peewee import JOIN
 from .db import database
 from .models import Leg, PostfixLine
 from .outcome import MessageFacts
-
-CHUNK_IDS = 900             # below SQLite's 999 bound parameters
+from .sql_batches import chunks, dicts, marks
 
 
 def line_in_leg(leg=Leg):
@@ -31,19 +30,7 @@ def lines_with_legs(query):
 def dict_rows(query) -> list[dict]:
     """A Peewee query's rows as dicts straight from the cursor: these read whole backlogs,
     where Peewee's row wrapping would dominate."""
-    sql, params = query.sql()
-    cursor = database.execute_sql(sql, params)
-    names = [column[0] for column in cursor.description]
-    return [dict(zip(names, row)) for row in cursor]
-
-
-def marks(values) -> str:
-    return ", ".join("?" * len(values))
-
-
-def chunks(values: list, size: int = CHUNK_IDS):
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
+    return dicts(*query.sql())
 
 
 _LINE_FIELDS = (PostfixLine.id, PostfixLine.time, PostfixLine.kind, PostfixLine.queue_id, PostfixLine.message_id,
@@ -76,11 +63,7 @@ def load_facts(message_ids: list[int], with_text: bool = False) -> dict[int, Mes
             line["leg_id"] = None
             facts[line["message_ref"]].lines.append(line)
     for part in chunks(list(message_ids)):
-        cursor = database.execute_sql(f"SELECT * FROM rspamd_row WHERE message_ref IN ({marks(part)}) "
-                                      "ORDER BY time, id", part)
-        names = [c[0] for c in cursor.description]
-        for values in cursor:
-            row = dict(zip(names, values))
+        for row in dicts(f"SELECT * FROM rspamd_row WHERE message_ref IN ({marks(part)}) ORDER BY time, id", part):
             facts[row["message_ref"]].rspamd.append(row)
     _notices(facts, legs)
     for fact in facts.values():
@@ -104,7 +87,7 @@ def _notices(facts: dict[int, MessageFacts], legs: list[dict]) -> None:
 
 _MESSAGE_COLUMNS = ("message_id", "queue_id", "queue_ids", "sender", "recipients", "recipient_count", "subject",
                     "direction", "final_status", "is_complete", "is_spam", "spam_score", "user", "ip", "size",
-                    "reject_reason", "related_ref", "has_postfix", "has_rspamd", "expired_unlinked", "first_seen",
+                    "reject_reason", "related_ref", "related_kind", "has_postfix", "has_rspamd", "expired_unlinked", "first_seen",
                     "last_seen")
 
 
@@ -116,9 +99,10 @@ def write_messages(results, now: int) -> None:
     for part in chunks([r.id for r in results]):
         conn.execute(f"DELETE FROM recipient WHERE message_ref IN ({marks(part)})", part)
     conn.executemany(
-        "INSERT INTO recipient (message_ref, recipient, orig_to, status, dsn, relay, delay, reply, attempts, last_time) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(r.id, o.recipient, o.orig_to, o.status, o.dsn, o.relay, o.delay, o.reply, o.attempts, o.last_time)
+        "INSERT INTO recipient (message_ref, recipient, orig_to, status, dsn, relay, delay, reply, attempts, last_time, "
+        "folder, redirected_to, auto_reply, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(r.id, o.recipient, o.orig_to, o.status, o.dsn, o.relay, o.delay, o.reply, o.attempts, o.last_time,
+          o.folder, ", ".join(o.redirected_to) or None, o.auto_reply, o.reason)
          for r in results for o in r.outcomes])
 
 

@@ -1,4 +1,4 @@
-"""`python run.py import FILE...`: Postfix syslog files through the same parser and store.
+"""`python run.py import FILE...`: Postfix and Dovecot syslog files through the same parsers and store.
 
 BSD timestamps carry no year and no zone (PITFALLS 34). Without `--year`, a line gets the
 year of its file's modification time (never later than now), unless that would place it
@@ -15,7 +15,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .log_rows import POSTFIX, Occurrences, insert_rows, postfix_row
+from .log_rows import DOVECOT, POSTFIX, Occurrences, Source, insert_rows
 from .retention import keep_range
 from .parsing.syslog import is_postfix_program, parse_syslog_line
 
@@ -46,16 +46,24 @@ def _parse(raw: str, year: int | None, written: float, tz, years: set[int]):
     return line
 
 
+def _source_of(program: str) -> Source | None:
+    if is_postfix_program(program):
+        return POSTFIX
+    # Dovecot logs to syslog as `dovecot` (the process is in the message, as mailcow serves it).
+    return DOVECOT if program == "dovecot" else None
+
+
 def import_files(files: list[str], year: int | None = None, tz=timezone.utc, retain: bool = True) -> dict:
-    """Store the Postfix lines of these files; the report says which years BSD lines got
-    (`years`) and the time range stored (`first`, `last`)."""
-    report = {"lines": 0, "postfix": 0, "stored": 0, "skipped": 0, "years": {}, "first": None, "last": None}
+    """Store the Postfix and Dovecot lines of these files; the report says which years BSD
+    lines got (`years`) and the time range stored (`first`, `last`)."""
+    report = {"lines": 0, "postfix": 0, "dovecot": 0, "stored": 0, "skipped": 0, "years": {}, "first": None,
+              "last": None}
     for name in files:
         path = Path(name)
         written = min(os.stat(path).st_mtime, time.time())
         years: set[int] = {year} if year else set()
-        entries = []
-        occurrences = Occurrences()
+        entries: dict[str, list] = {POSTFIX.name: [], DOVECOT.name: []}
+        occurrences = {POSTFIX.name: Occurrences(), DOVECOT.name: Occurrences()}
         with _open(path) as handle:
             for raw in handle:
                 report["lines"] += 1
@@ -65,25 +73,28 @@ def import_files(files: list[str], year: int | None = None, tz=timezone.utc, ret
                     continue
                 report["first"] = line.time if report["first"] is None else min(report["first"], line.time)
                 report["last"] = line.time if report["last"] is None else max(report["last"], line.time)
-                if not is_postfix_program(line.program):
+                source = _source_of(line.program)
+                if source is None:
                     continue
-                entries.append({"time": str(line.time), "priority": line.priority, "program": line.program,
-                                "message": line.message})
-                if len(entries) >= CHUNK_LINES:
-                    report["stored"] += _store(entries, occurrences)
-                    report["postfix"] += len(entries)
-                    entries = []
-        report["stored"] += _store(entries, occurrences)
-        report["postfix"] += len(entries)
+                batch = entries[source.name]
+                batch.append({"time": str(line.time), "priority": line.priority, "program": line.program,
+                              "message": line.message})
+                if len(batch) >= CHUNK_LINES:
+                    report["stored"] += _store(source, batch, occurrences[source.name])
+                    report[source.name] += len(batch)
+                    entries[source.name] = []
+        for source in (POSTFIX, DOVECOT):
+            report["stored"] += _store(source, entries[source.name], occurrences[source.name])
+            report[source.name] += len(entries[source.name])
         report["years"][name] = sorted(years)
     if retain and report["first"] is not None:
         keep_range(report["first"], report["last"])
     return report
 
 
-def _store(entries: list[dict], occurrences: Occurrences) -> int:
+def _store(source: Source, entries: list[dict], occurrences: Occurrences) -> int:
     """Entries in file order; numbered newest first like a fetch, stored oldest first."""
     occurrences.next_page()
     now = int(time.time())
-    rows = [postfix_row(entry, occurrences.number(entry), now) for entry in reversed(entries)]
-    return insert_rows(POSTFIX, rows[::-1])
+    rows = [source.build(entry, occurrences.number(entry), now) for entry in reversed(entries)]
+    return insert_rows(source, rows[::-1])

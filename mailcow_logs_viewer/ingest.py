@@ -168,7 +168,8 @@ class Ingestor:
         self.blacklist = Blacklist(settings.blacklist_emails)
         self.page_sizes = {"postfix": settings.fetch_count_postfix,
                            "rspamd": min(settings.fetch_count_rspamd, MAX_RSPAMD_PAGE),
-                           "netfilter": settings.fetch_count_netfilter}
+                           "netfilter": settings.fetch_count_netfilter,
+                           "dovecot": settings.fetch_count_dovecot}
 
     def fetch_all(self) -> dict:
         results, errors, causes = {}, [], []
@@ -286,6 +287,8 @@ class Ingestor:
             rows = self.blacklist.filter_postfix(rows)
         elif source.name == "rspamd":
             rows = self.blacklist.filter_rspamd(rows)
+        elif source.name == "dovecot":
+            rows = self.blacklist.filter_dovecot(rows)
         else:
             _pair_attempts(rows)
         result.hidden += built - len(rows)

@@ -16,6 +16,7 @@ from typing import Callable, NamedTuple
 from .db import database
 from .direction import classify
 from .mailcow import RawEntry
+from .parsing.dovecot import parse_dovecot
 from .parsing.netfilter import parse_netfilter
 from .parsing.postfix import parse_postfix
 from .parsing.rspamd import RspamdRowError, map_rspamd_row
@@ -192,6 +193,25 @@ class NetfilterRow(NamedTuple):
     auth_failure: bool = False
 
 
+class DovecotRow(NamedTuple):
+    line_key: int
+    time: int | None
+    priority: str
+    message: str
+    parsed: bool
+    kind: str | None = None
+    service: str | None = None
+    user: str | None = None
+    session: str | None = None
+    message_id: str | None = None
+    action: str | None = None
+    folder: str | None = None
+    target: str | None = None
+    detail: str | None = None
+    ip: str | None = None
+    attempts: int | None = None
+
+
 class RspamdHistoryRow(NamedTuple):
     row_key: int
     time: int | None
@@ -256,6 +276,23 @@ def netfilter_row(entry, occurrence: int, fallback_time: int | None, _context=No
                                event.ban_minutes, event.username, event.auth_method, event.auth_failure))
 
 
+def dovecot_row(entry, occurrence: int, fallback_time: int | None, _context=None) -> DovecotRow:
+    """One mailcow Dovecot entry (same shape as Postfix's); an unknown message is kept raw, unparsed."""
+    when = entry_time(entry.get("time")) if isinstance(entry, dict) else None
+    message = entry.get("message") if isinstance(entry, dict) else None
+    if when is None or not isinstance(message, str) or not encodable(message):
+        raw = raw_text(entry)
+        return DovecotRow(line_key("raw", raw, occurrence), when if when is not None else fallback_time,
+                          "?", raw, False)
+    priority = entry.get("priority")
+    priority = priority if isinstance(priority, str) and encodable(priority) else "info"
+    event = parse_dovecot(message)
+    return _new(DovecotRow, (line_key(when, priority, message, occurrence), when, event.priority or priority, message,
+                             event.parsed, event.kind, event.service, event.user, event.session, event.message_id,
+                             event.action, event.folder, event.target, event.detail, event.ip,
+                             bounded(event.attempts)))
+
+
 def rspamd_row(entry, occurrence: int, fallback_time: int | None, local_domains: frozenset[str]) -> RspamdHistoryRow:
     try:
         record = map_rspamd_row(entry)
@@ -300,7 +337,8 @@ class Source:
 POSTFIX = Source("postfix", "postfix_line", PostfixRow, postfix_row, "time")
 NETFILTER = Source("netfilter", "netfilter_line", NetfilterRow, netfilter_row, "time")
 RSPAMD = Source("rspamd", "rspamd_row", RspamdHistoryRow, rspamd_row, "unix_time")
-SOURCES = {source.name: source for source in (POSTFIX, RSPAMD, NETFILTER)}
+DOVECOT = Source("dovecot", "dovecot_line", DovecotRow, dovecot_row, "time")
+SOURCES = {source.name: source for source in (POSTFIX, RSPAMD, NETFILTER, DOVECOT)}
 
 
 def insert_rows(source: Source, rows: list[tuple]) -> int:

@@ -18,7 +18,8 @@ import requests
 
 log = logging.getLogger(__name__)
 
-LOG_ENDPOINTS = {"postfix": "logs/postfix", "rspamd": "logs/rspamd-history", "netfilter": "logs/netfilter"}
+LOG_ENDPOINTS = {"postfix": "logs/postfix", "rspamd": "logs/rspamd-history", "netfilter": "logs/netfilter",
+                 "dovecot": "logs/dovecot"}
 
 
 class MailcowError(Exception):

@@ -24,7 +24,7 @@ from .traffic import Traffic
 log = logging.getLogger(__name__)
 
 PREFIX = "mailcow_logs_viewer"
-SOURCES = ("postfix", "rspamd", "netfilter")
+SOURCES = ("postfix", "rspamd", "netfilter", "dovecot")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 

@@ -117,6 +117,41 @@ class NetfilterLine(BaseModel):
         )
 
 
+class DovecotLine(BaseModel):
+    """A Dovecot line: LMTP deliveries with their Sieve verdict, logins, password checks."""
+    line_key = IntegerField()
+    time = IntegerField()
+    priority = CharField()
+    message = TextField()
+    parsed = BooleanField(default=True)
+    kind = CharField(null=True)               # lmtp | session | login | auth_failure | auth_check | other
+    service = CharField(null=True)
+    user = CharField(null=True)
+    session = CharField(null=True)            # LMTP session id as Postfix's "250 2.0.0 <rcpt> ID Saved" names it
+    message_id = CharField(null=True)
+    action = CharField(null=True)
+    folder = CharField(null=True)
+    target = CharField(null=True)
+    detail = TextField(null=True)
+    ip = CharField(null=True)
+    attempts = IntegerField(null=True)
+    message_ref = IntegerField(null=True)     # the message delivered in this LMTP step (mailbox_stage)
+    recipient = CharField(null=True)          # ... and its recipient as Postfix logged it (to=)
+    linked_ref = IntegerField(null=True)      # the redirected copy or vacation reply this line sent
+
+    class Meta:
+        indexes = (
+            (("time", "line_key"), True),
+            (("message_ref",), False),
+            (("kind", "time"), False),
+        )
+
+
+for _fields in ((DovecotLine.session,), (DovecotLine.message_id, DovecotLine.time), (DovecotLine.user, DovecotLine.time),
+                (DovecotLine.linked_ref,), (DovecotLine.ip, DovecotLine.time)):
+    _partial_index(DovecotLine, *_fields)
+
+
 class Message(BaseModel):
     correlation_key = CharField(unique=True)
     message_id = CharField(null=True)
@@ -136,6 +171,7 @@ class Message(BaseModel):
     size = IntegerField(null=True)
     reject_reason = TextField(null=True)
     related_ref = IntegerField(null=True)     # for a non-delivery notice: the message it reports on
+    related_kind = CharField(null=True)       # None: a notice; redirect | auto_reply: sent by the original's Sieve
     has_postfix = BooleanField(default=False)
     has_rspamd = BooleanField(default=False)
     expired_unlinked = BooleanField(default=False)
@@ -198,6 +234,10 @@ class Recipient(BaseModel):
     reply = TextField(null=True)
     attempts = IntegerField(default=0)
     last_time = IntegerField(null=True)
+    folder = CharField(null=True)             # the mailbox step (mailbox_stage): where Dovecot stored it
+    redirected_to = TextField(null=True)      # comma separated addresses a Sieve redirect sent it to
+    auto_reply = TextField(null=True)         # "sent to x" or "not sent: why"
+    reason = TextField(null=True)             # plain words for a mailbox refusal (over quota, no such mailbox)
 
     class Meta:
         indexes = (
@@ -207,11 +247,13 @@ class Recipient(BaseModel):
 
 
 _partial_index(Recipient, Recipient.orig_to, Recipient.message_ref)
+_partial_index(Recipient, Recipient.folder, Recipient.message_ref)
+Recipient.add_index(Recipient.index(Recipient.message_ref).where(Recipient.status == "discarded"))
 Message.add_index(Message.index(Message.expired_unlinked).where(Message.expired_unlinked == True))  # noqa: E712
 
 
 class ImportState(BaseModel):
-    source = CharField(primary_key=True)      # postfix | rspamd | netfilter
+    source = CharField(primary_key=True)      # postfix | rspamd | netfilter | dovecot
     last_import = IntegerField(null=True)     # last time a fetch stored at least one new line
     last_fetch_run = IntegerField(null=True)
     last_error = TextField(null=True)
@@ -278,7 +320,7 @@ class AlertNotification(BaseModel):
         indexes = ((("status", "created_at"), False), (("alert_ref",), False))
 
 
-LOG_TABLES = (PostfixLine, RspamdRow, NetfilterLine)
+LOG_TABLES = (PostfixLine, RspamdRow, NetfilterLine, DovecotLine)
 ALERT_TABLES = (Alert, AlertNotification)
-ALL_TABLES = (PostfixLine, RspamdRow, NetfilterLine, Message, Leg, Recipient, ImportState, Gap, LocalDomain, State,
-              *ALERT_TABLES)
+ALL_TABLES = (PostfixLine, RspamdRow, NetfilterLine, DovecotLine, Message, Leg, Recipient, ImportState, Gap, LocalDomain,
+              State, *ALERT_TABLES)

@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from . import mailbox_stage
+
 # The recipient statuses an answer can hold (README "Counting rules"); nothing else is stored.
-RECIPIENT_STATUSES = ("delivered", "deferred", "bounced", "expired", "rejected", "pending")
+# `discarded`: a Sieve rule of the mailbox stage threw an accepted, delivered copy away.
+RECIPIENT_STATUSES = ("delivered", "discarded", "deferred", "bounced", "expired", "rejected", "pending")
 DELIVERY_STATUS = {"sent": "delivered", "deferred": "deferred", "bounced": "bounced", "expired": "expired"}
-FINAL = frozenset({"delivered", "bounced", "expired", "rejected"})
+FINAL = frozenset({"delivered", "discarded", "bounced", "expired", "rejected"})
 # Address verification probes end in these (PITFALLS 30); they are not mail.
 PROBE_STATUSES = frozenset({"deliverable", "undeliverable"})
 # A temporary refusal (greylisting) that no retry followed within this long is final
@@ -30,6 +33,8 @@ class MessageFacts:
     lines: list = field(default_factory=list)
     rspamd: list = field(default_factory=list)
     notice_of: int | None = None
+    dovecot: list = field(default_factory=list)      # the mailbox stage's lines (mailbox_stage.load)
+    related_kind: str | None = None                  # notice_of is the original of a redirect / auto_reply
 
 
 @dataclass
@@ -44,6 +49,11 @@ class Outcome:
     attempts: int = 0
     last_time: int | None = None
     refused: bool = False            # its last word was a temporary refusal, not a queue deferral
+    folder: str | None = None                        # the mailbox step (mailbox_stage.apply)
+    redirected_to: list = field(default_factory=list)
+    auto_reply: str | None = None
+    reason: str | None = None
+    discarded: bool = False
 
 
 @dataclass
@@ -66,6 +76,7 @@ class MessageResult:
     size: int | None = None
     reject_reason: str | None = None
     related_ref: int | None = None
+    related_kind: str | None = None
     has_postfix: bool = False
     has_rspamd: bool = False
     expired_unlinked: bool = False
@@ -126,7 +137,7 @@ class _Refusals:
 def compute_message(facts: MessageFacts, local_domains, classify, unlinked_before: int | None = None,
                     now: int | None = None) -> MessageResult:
     """The message as an admin reading its lines would describe it, in named steps."""
-    result = MessageResult(facts.id, related_ref=facts.notice_of)
+    result = MessageResult(facts.id, related_ref=facts.notice_of, related_kind=facts.related_kind)
     outcomes = _Outcomes()
     refusals = _Refusals()
     _read_lines(facts, result, outcomes, refusals)
@@ -261,8 +272,10 @@ def _status(statuses: list[str], rejected_whole: bool) -> str:
         return "bounced"
     if "deferred" in accepted:
         return "deferred"
-    if accepted and all(s == "delivered" for s in accepted):
-        return "delivered"
+    if accepted and all(s in ("delivered", "discarded") for s in accepted):
+        # A Sieve discard was accepted and handled: the message is `discarded` only when
+        # no recipient kept it.
+        return "delivered" if "delivered" in accepted else "discarded"
     return "pending"
 
 
@@ -272,6 +285,7 @@ def _summarize(facts: MessageFacts, result: MessageResult, outcomes: _Outcomes, 
         for outcome in outcomes.values():
             if outcome.status == "pending":
                 outcome.status = "rejected"
+    mailbox_stage.apply(facts.dovecot, outcomes.by_key)   # the mailbox stage (issue 18): folder, discard, redirect
     ordered = sorted(outcomes.values(), key=lambda o: o.recipient.lower())
     statuses = [o.status for o in ordered]
     result.final_status = _status(statuses, refusals.permanent)
@@ -287,4 +301,6 @@ def _summarize(facts: MessageFacts, result: MessageResult, outcomes: _Outcomes, 
     result.has_rspamd = bool(facts.rspamd)
     authenticated = bool(result.user) or any(row["has_auth"] for row in facts.rspamd)
     locally_generated = bool(facts.legs) and not any(leg["client_ip"] for leg in facts.legs) and not facts.rspamd
+    # A redirected copy or vacation reply is our own Sieve's mail, whichever client submitted it.
+    locally_generated = locally_generated or facts.related_kind is not None
     result.direction = classify(authenticated, locally_generated, [o.recipient for o in ordered], local_domains)

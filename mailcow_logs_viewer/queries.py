@@ -14,7 +14,7 @@ from operator import and_, or_
 from peewee import SQL, NodeList
 
 from .db import database
-from .models import Leg, Message, NetfilterLine, PostfixLine, Recipient, RspamdRow
+from .models import DovecotLine, Leg, Message, NetfilterLine, PostfixLine, Recipient, RspamdRow
 from .message_scopes import scope_filters
 from .search import Term, fts_phrase, like_pattern, parse
 
@@ -22,7 +22,7 @@ MIN_TRIGRAM = 3
 _FTS_COLUMN = {"from": "sender", "to": "recipients", "subject": "subject", "msgid": "message_id",
                "queue": "queue_ids", "user": "user", "ip": "ip"}
 _TEXT_COLUMNS = ("sender", "recipients", "subject", "message_id", "queue_ids")
-STATUSES = ("delivered", "bounced", "deferred", "rejected", "pending", "spam")
+STATUSES = ("delivered", "discarded", "bounced", "deferred", "rejected", "pending", "spam")
 DIRECTIONS = ("inbound", "outbound", "internal", "unknown")
 
 
@@ -64,12 +64,23 @@ def _status_expr(value: str):
     value = value.lower()
     if value == "spam":
         return Message.is_spam == True  # noqa: E712
+    if value == "discarded":
+        # A Sieve discard of one recipient is worth finding even when others kept the message.
+        return Message.id.in_(Recipient.select(Recipient.message_ref).where(Recipient.status == "discarded"))
     return Message.final_status == value
+
+
+def _folder_expr(value: str):
+    """folder:Junk -> messages with a recipient Dovecot stored in that folder (the mailbox stage)."""
+    return Message.id.in_(Recipient.select(Recipient.message_ref).where(Recipient.folder.is_null(False),
+                                                                         Recipient.folder == value))
 
 
 def message_term(term: Term):
     if term.field == "status":
         expr = _status_expr(term.value)
+    elif term.field == "folder":
+        expr = _folder_expr(term.value)
     elif term.field in ("from", "to"):
         expr = _address_match(term.value, _FTS_COLUMN[term.field])
     elif term.field is None:
@@ -252,6 +263,38 @@ rspamd_term = _log_term(
 netfilter_term = _log_term(
     {"ip": NetfilterLine.ip, "user": NetfilterLine.username, "status": NetfilterLine.action},
     (NetfilterLine.message, NetfilterLine.ip, NetfilterLine.username))
+
+
+dovecot_term = _log_term(
+    {"user": DovecotLine.user, "msgid": DovecotLine.message_id, "ip": DovecotLine.ip, "folder": DovecotLine.folder,
+     "status": DovecotLine.action}, (DovecotLine.message,), exact=("status", "folder"))
+
+
+def dovecot_filters(args: dict) -> list:
+    where = search_and_dates(args, dovecot_term, DovecotLine.time)
+    for name, column in (("user", DovecotLine.user), ("message_id", DovecotLine.message_id),
+                         ("session", DovecotLine.session), ("kind", DovecotLine.kind),
+                         ("action", DovecotLine.action)):
+        if args.get(name):
+            where.append(column == (args[name].lower() if name == "user" else args[name]))
+    return where
+
+
+def dovecot_login_failures(start: int | None, end: int | None, limit: int) -> dict[str, list[dict]]:
+    """Failed IMAP/POP3/ManageSieve logins by user and by IP: the attempts each login process
+    reports when it disconnects (`auth failed, N attempts`), so each attempt counts once."""
+    where = "kind = 'auth_failure'" + (" AND time >= ?" if start is not None else "") + \
+        (" AND time <= ?" if end is not None else "")
+    params = [v for v in (start, end) if v is not None]
+    result = {}
+    for name, column, other in (("by_user", "user", "ip"), ("by_ip", "ip", "user")):
+        rows = database.execute_sql(
+            f"SELECT {column}, SUM(COALESCE(attempts, 1)), COUNT(DISTINCT {other}), MAX(time) FROM dovecot_line "
+            f"WHERE {where} AND {column} IS NOT NULL GROUP BY {column} ORDER BY 2 DESC, 4 DESC LIMIT ?",
+            [*params, limit]).fetchall()
+        result[name] = [{"key": key, "attempts": attempts, "distinct_others": others, "last_seen": last}
+                        for key, attempts, others, last in rows]
+    return result
 
 
 def postfix_filters(args: dict) -> list:

@@ -39,7 +39,7 @@ def keep_range(start: int, end: int) -> None:
 
 # (table, time column): messages go first so that no message outlives its lines.
 _TABLES = (("message", "last_seen"), ("leg", "last_time"), ("postfix_line", "time"),
-           ("rspamd_row", "time"), ("netfilter_line", "time"), ("gap", "end_time"))
+           ("rspamd_row", "time"), ("netfilter_line", "time"), ("dovecot_line", "time"), ("gap", "end_time"))
 
 
 def _delete_batch(table: str, column: str, cutoff: int, kept: list[tuple[int, int]]) -> int:

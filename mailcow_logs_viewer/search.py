@@ -5,6 +5,7 @@
     -newsletter            without this word
     "out of office"        this exact phrase
     from:alice@x  to:bob  subject:invoice  ip:1.2.3.4  user:john  queue:3A9F  msgid:abc  status:bounced
+    folder:Junk            a recipient Dovecot stored in that folder
 
 Plain words keep the spec's substring meaning ("search in sender, recipient, subject, ..."),
 so `exam` finds `alice@example.org`. `parse` turns a query into clauses (AND-ed lists of
@@ -15,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-FIELDS = ("from", "to", "subject", "ip", "user", "queue", "msgid", "status")
+FIELDS = ("from", "to", "subject", "ip", "user", "queue", "msgid", "status", "folder")
 _TOKEN = re.compile(r'(-?)(?:([a-z]+):)?(?:"([^"]*)"?|(\S+))', re.IGNORECASE)
 MAX_TERMS = 16
 

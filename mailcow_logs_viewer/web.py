@@ -9,7 +9,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, url_
 
 web = Blueprint("web", __name__)
 
-LOG_SOURCES = ("postfix", "rspamd", "netfilter")
+LOG_SOURCES = ("postfix", "rspamd", "netfilter", "dovecot")
 
 
 def _page(template: str, **context):

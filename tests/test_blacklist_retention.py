@@ -13,6 +13,7 @@ from mailcow_logs_viewer.db import database, open_database
 from mailcow_logs_viewer.importer import import_files
 from mailcow_logs_viewer.domains import local_domains, refresh_local_domains
 from mailcow_logs_viewer.ingest import Ingestor
+from mailcow_logs_viewer.models import DovecotLine
 from mailcow_logs_viewer.mailcow import MailcowClient, MailcowUnreachable
 from mailcow_logs_viewer.models import Leg, Message, NetfilterLine, PostfixLine, Recipient, RspamdRow
 from mailcow_logs_viewer.retention import cleanup
@@ -96,9 +97,12 @@ def test_retention_deletes_old_data_in_batches_and_keeps_the_rest(app):
     insert_rows(POSTFIX, rows)
     NetfilterLine.create(line_key=1, time=old, priority="warn", message="old")
     NetfilterLine.create(line_key=2, time=new, priority="warn", message="new")
+    DovecotLine.create(line_key=1, time=old, priority="info", message="old")
+    DovecotLine.create(line_key=2, time=new, priority="info", message="new")
     Correlator().run()
     deleted = cleanup(retention_days=7)
-    assert deleted["postfix_line"] == 11000 and deleted["netfilter_line"] == 1
+    assert deleted["postfix_line"] == 11000 and deleted["netfilter_line"] == 1 == deleted["dovecot_line"]
+    assert [n.message for n in DovecotLine.select()] == ["new"]
     assert PostfixLine.select().count() == 1000
     assert PostfixLine.select().where(PostfixLine.time < NOW - 7 * 86400).count() == 0
     assert [n.message for n in NetfilterLine.select()] == ["new"]
@@ -138,9 +142,11 @@ def test_import_reads_gzipped_and_rfc3339_syslog_files(app, tmp_path):
     plain = tmp_path / "mail.log"
     plain.write_text(rfc)
     report = import_files([str(gz), str(plain)], year=2021)
-    counts = {k: report[k] for k in ("lines", "postfix", "stored", "skipped")}
-    assert counts == {"lines": 5, "postfix": 3, "stored": 3, "skipped": 1}
+    counts = {k: report[k] for k in ("lines", "postfix", "dovecot", "stored", "skipped")}
+    assert counts == {"lines": 5, "postfix": 3, "dovecot": 1, "stored": 4, "skipped": 1}
     assert report["years"] == {str(gz): [2021], str(plain): [2021]}
+    login = DovecotLine.get()                          # Dovecot's lines of the same file go to its own log
+    assert (login.kind, login.user, login.time) == ("login", "b@y.test", 1611729362)
     times = [line.time for line in PostfixLine.select().order_by(PostfixLine.id)]
     assert times[0] == 1611729361                      # 2021-01-27T06:36:01Z
     assert times[2] == 1611725763                      # 06:36:03 at +01:00 is 05:36:03Z

@@ -56,6 +56,7 @@ EVERY_VARIABLE = {
     "FETCH_COUNT_POSTFIX": ("3000", "fetch_count_postfix", 3000),
     "FETCH_COUNT_RSPAMD": ("700", "fetch_count_rspamd", 700),
     "FETCH_COUNT_NETFILTER": ("800", "fetch_count_netfilter", 800),
+    "FETCH_COUNT_DOVECOT": ("900", "fetch_count_dovecot", 900),
     "RETENTION_DAYS": ("30", "retention_days", 30),
     "CLEANUP_HOUR": ("4", "cleanup_hour", 4),
     "MAX_CORRELATION_AGE_MINUTES": ("20", "max_correlation_age_minutes", 20),

@@ -121,7 +121,9 @@ def test_body_format_and_types(server):
         assert isinstance(row["unix_time"], int) and isinstance(row["time_real"], float)
         assert not row["message-id"].startswith("<") and row["required_score"] == 15
         assert all(not (isinstance(v, float) and v.is_integer()) for v in (row["score"],))
-    assert get(url, "/api/v1/get/logs/dovecot/5").text == "{}"
+    for e in get(url, "/api/v1/get/logs/dovecot/50").json():      # same shape as Postfix's (spec 2.3)
+        assert set(e) == {"time", "priority", "program", "message"} and e["program"] == "dovecot"
+        assert isinstance(e["time"], str)
 
 
 def test_other_endpoints(server):
@@ -196,7 +198,7 @@ def test_truth_matches_postfix_and_rspamd(gen_day):
             for e in lines:
                 if " from=<" in e["message"] and e["program"] == "postfix/qmgr":
                     assert f"from=<{m.sender}>" in e["message"]
-        if m.is_ndr:
+        if m.is_ndr or m.flow == "vacation_reply":     # Postfix's own notices and Sieve's replies are not scanned
             continue
         rows = rows_by_mid[m.message_id.strip("<>")]
         assert len(rows) == len(m.queue_ids), m.key
@@ -225,7 +227,9 @@ def test_outcomes_follow_delivery_lines(gen_day):
                 assert m.flow == "greylist" and m.outcomes[r] == "deferred"
                 continue
             want = {"sent": "delivered", "bounced": "bounced", "deferred": "deferred"}[last[r]]
-            assert m.outcomes[r] in (want, "expired" if want == "deferred" else want), (m.key, r)
+            # After Postfix's `sent` to Dovecot, a Sieve rule may still discard it.
+            also = {"deferred": "expired", "delivered": "discarded"}.get(want, want)
+            assert m.outcomes[r] in (want, also), (m.key, r)
 
 
 def test_flows_present_with_expected_shapes(gen_day):
@@ -235,7 +239,7 @@ def test_flows_present_with_expected_shapes(gen_day):
     assert {"inbound", "outbound", "internal", "greylist", "bounce_outbound", "rspamd_reject",
             "spam_add_header", "noqueue_user_unknown", "postscreen_dnsbl", "deferred_expired"} <= flows
     grey = [m for m in msgs if m.flow == "greylist" and len(m.queue_ids) == 2]
-    assert grey and all(m.status == "delivered" and m.rspamd_actions[0] == "soft reject" for m in grey)
+    assert grey and all(m.status in ("delivered", "discarded") and m.rspamd_actions[0] == "soft reject" for m in grey)
     assert any(m.flow == "greylist" and len(m.queue_ids) == 1 and m.status == "deferred" for m in msgs)
     bounced = [m for m in msgs if m.flow == "bounce_outbound" and m.complete]
     assert bounced and all(m.status == "bounced" and m.ndr_queue_id for m in bounced)

@@ -21,6 +21,7 @@ PAGES = {
     "/logs/postfix": "logs-postfix",
     "/logs/rspamd": "logs-rspamd",
     "/logs/netfilter": "logs-netfilter",
+    "/logs/dovecot": "logs-dovecot",
     "/security": "security",
     "/queue": "queue",
     "/status": "status",

@@ -1,10 +1,11 @@
 """The JSON API: one blueprint per section of spec/API.md, all under /api."""
 from __future__ import annotations
 
-from . import alerts, export, health, insights, logs, messages, openapi, queue_health, security_now, settings, stats, status
+from . import (alerts, dovecot, export, health, insights, logs, messages, openapi, queue_health, security_now,
+               settings, stats, status)
 
 # In the order of spec/API.md; the OpenAPI document describes them all.
-SECTIONS = (health, messages, logs, stats, status, settings, export, alerts, openapi, insights, queue_health,
+SECTIONS = (health, messages, logs, dovecot, stats, status, settings, export, alerts, openapi, insights, queue_health,
             security_now)
 
 

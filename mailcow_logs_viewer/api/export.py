@@ -1,4 +1,4 @@
-"""GET /api/export/{messages,postfix,rspamd,netfilter}/csv: the list filters, streamed as CSV.
+"""GET /api/export/{messages,postfix,rspamd,netfilter,dovecot}/csv: the list filters, streamed as CSV.
 
 At most CSV_EXPORT_LIMIT rows; cells that a spreadsheet would run as a formula are made
 inert (PITFALLS 26); an empty result is a CSV with only the header.
@@ -12,10 +12,11 @@ from itertools import islice
 
 from flask import Blueprint, Response, current_app, stream_with_context
 
-from ..models import Message, NetfilterLine, PostfixLine, RspamdRow
-from ..queries import (decode_json, filtered_messages, netfilter_filters, outcomes_by_message, postfix_filters,
-                       rspamd_filters, select_where)
+from ..models import DovecotLine, Message, NetfilterLine, PostfixLine, RspamdRow
+from ..queries import (decode_json, dovecot_filters, filtered_messages, netfilter_filters, outcomes_by_message,
+                       postfix_filters, rspamd_filters, select_where)
 from ..reasons import FAILED, failing_first, short_reason
+from .dovecot import DovecotFilterSchema
 from .logs import NetfilterFilterSchema, PostfixFilterSchema, RspamdFilterSchema
 from .messages import MessageFilterSchema
 from .params import iso, parse_args
@@ -131,3 +132,14 @@ def netfilter_csv():
              r.message) for r in query)
     return _stream("netfilter", ["Time", "IP", "Username", "Auth Method", "Action", "Attempts Left", "Rule ID",
                                  "Priority", "Message"], rows)
+
+
+@bp.get("/export/dovecot/csv")
+def dovecot_csv():
+    args = parse_args(DovecotFilterSchema())
+    query = (select_where(DovecotLine, dovecot_filters(args)).order_by(DovecotLine.time.desc(), DovecotLine.id.desc())
+             .limit(_limit()).iterator())
+    rows = ((iso(r.time), r.priority, r.kind, r.service, r.user, r.session, r.message_id, r.action, r.folder,
+             r.target, r.ip, r.message) for r in query)
+    return _stream("dovecot", ["Time", "Priority", "Kind", "Service", "User", "Session", "Message ID", "Action",
+                               "Folder", "Target", "IP", "Message"], rows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 from marshmallow import fields, validate
 
+from .. import mailbox_stage
 from ..errors import ApiError
 from ..facts import load_facts
 from ..models import Message, NetfilterLine
@@ -60,12 +61,24 @@ def message_summary(message: Message, outcomes=None) -> dict:
         # Failed recipients first: a bounce must never hide behind "+2 more".
         ordered = failing_first(outcomes)
         item["outcomes"] = [{"recipient": o.recipient, "status": o.status, "dsn": o.dsn,
-                             "reply": short_reason(o.reply) if o.status in FAILED else None} for o in ordered]
+                             "reply": short_reason(o.reply) if o.status in FAILED else None, **mailbox_step(o)}
+                            for o in ordered]
         failed = next((o for o in ordered if o.status in FAILED), None)
         text = (failed.reply or message.reject_reason) if failed else (None if ordered else message.reject_reason)
         item["reason"] = short_reason(text)
         item["reason_key"] = reason_key(failed.dsn if failed else None, text) if text else None
     return item
+
+
+def mailbox_step(outcome) -> dict:
+    """What Dovecot did with this recipient (the mailbox stage)."""
+    return {"folder": outcome.folder, "redirected_to": [a for a in (outcome.redirected_to or "").split(", ") if a],
+            "auto_reply": outcome.auto_reply, "reason": outcome.reason}
+
+
+def dovecot_step_item(line: dict) -> dict:
+    return {"id": line["id"], "time": iso(line["time"]), "priority": line["priority"], "message": line["message"],
+            "action": line["action"], "folder": line["folder"], "session": line["session"]}
 
 
 @bp.get("/messages")
@@ -133,14 +146,27 @@ def message_details(correlation_key: str):
     body["postfix"] = items
     body["postfix_by_recipient"] = by_recipient
     body["netfilter"] = _netfilter_around(message)
+    dovecot = mailbox_stage.lines_of(message.id)
+    related = _related(message)
     body["outcomes"] = [{"recipient": o.recipient, "orig_to": o.orig_to, "status": o.status, "dsn": o.dsn,
                          "relay": o.relay, "delay": o.delay, "reply": o.reply, "attempts": o.attempts,
-                         "last_time": iso(o.last_time)} for o in outcomes]
+                         "last_time": iso(o.last_time), **_mailbox_details(o, dovecot, related)} for o in outcomes]
+    body["dovecot"] = [dovecot_step_item(line) for line in dovecot]
     body["legs"] = [{"queue_id": leg["queue_id"], "role": _leg_role(leg, message, i), "first_seen": iso(leg["first_time"]),
                      "last_seen": iso(leg["last_time"]), "removed": leg["removed"], "client_ip": leg["client_ip"],
                      "lines": by_leg.get(leg["id"], [])} for i, leg in enumerate(legs)]
-    body["related"] = _related(message)
+    body["related"] = related
     return jsonify(body)
+
+
+def _mailbox_details(outcome, dovecot: list[dict], related: list[dict]) -> dict:
+    """The mailbox step with its lines and, for each redirect, the forwarded copy's message."""
+    step = mailbox_step(outcome)
+    copies = {r["recipients"].lower(): r["correlation_key"] for r in related if r["relation"] == "redirected_copy"}
+    step["redirects"] = [{"address": a, "correlation_key": copies.get(a.lower())} for a in step["redirected_to"]]
+    step["mailbox_lines"] = [dovecot_step_item(line) for line in dovecot
+                             if (line["recipient"] or "").lower() == outcome.recipient.lower()]
+    return step
 
 
 def _leg_role(leg: dict, message: Message, index: int) -> str:
@@ -163,17 +189,23 @@ def _netfilter_around(message: Message) -> list:
 
 def _related(message: Message) -> list:
     related = []
+    # A redirected copy or a vacation reply was sent by the original's Sieve (mailbox_stage).
+    toward = {None: "reports_on", "redirect": "redirect_of", "auto_reply": "auto_reply_to"}
+    back = {None: "notice", "redirect": "redirected_copy", "auto_reply": "auto_reply"}
     if message.related_ref is not None:
         original = Message.get_or_none(Message.id == message.related_ref)
         if original is not None:
-            related.append(("reports_on", original))
+            related.append((toward.get(message.related_kind, "reports_on"), original))
     for notice in Message.select().where(Message.related_ref == message.id).order_by(Message.first_seen):
-        related.append(("notice", notice))
-    # Other transactions that reused the Message-ID (a list copy, a BCC): messages of their own.
+        related.append((back.get(notice.related_kind, "notice"), notice))
+    # Other transactions that reused the Message-ID (a list copy, a BCC): messages of their own
+    # (a redirected copy, which shares it, is listed once, as the copy).
     if message.message_id:
+        listed = {m.id for _, m in related}
         for other in (Message.select().where(Message.message_id == message.message_id, Message.id != message.id)
                       .order_by(Message.first_seen).limit(RELATED_LIMIT)):
-            related.append(("same_message_id", other))
+            if other.id not in listed:
+                related.append(("same_message_id", other))
     return [{"correlation_key": m.correlation_key, "relation": relation, "sender": m.sender, "subject": m.subject,
              "final_status": m.final_status, "first_seen": iso(m.first_seen), "recipients": m.recipients}
             for relation, m in related]

@@ -21,6 +21,7 @@ from ..auth import needs_auth
 from . import insight_schemas as ins
 from . import responses as r
 from .alerts import AlertListSchema
+from .dovecot import DovecotFilterSchema, DovecotListSchema, LoginFailuresSchema
 from .insights import DomainInsightSchema, EntitySchema, InsightRangeSchema, ReasonSchema
 from .security_now import BansSchema, PlacesSchema
 from .logs import (NetfilterFilterSchema, NetfilterListSchema, PostfixFilterSchema, PostfixListSchema,
@@ -57,6 +58,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "logs.rspamd_logs": Endpoint("Rspamd verdicts, newest first", RspamdListSchema, r.RspamdLogListSchema),
     "logs.netfilter_logs": Endpoint("Netfilter lines (failed logins, bans), newest first", NetfilterListSchema,
                                     r.NetfilterLogListSchema),
+    "dovecot.dovecot_logs": Endpoint("Dovecot lines (LMTP deliveries with their Sieve verdict, logins), newest first",
+                                     DovecotListSchema, r.DovecotLogListSchema),
     # queue & quarantine (live from mailcow)
     "status.queue": Endpoint("mailcow's mail queue (live, cached briefly)", SearchSchema, r.QueueSchema),
     "status.quarantine": Endpoint("mailcow's quarantine (live, cached briefly)", SearchSchema, r.QuarantineSchema),
@@ -67,6 +70,8 @@ ENDPOINTS: dict[str, Endpoint] = {
                                         r.TopSpamTriggersSchema),
     "stats.top_blocked_ips": Endpoint("IP addresses netfilter warned or banned most", LimitSchema,
                                       r.TopBlockedIpsSchema),
+    "dovecot.login_failures": Endpoint("Failed Dovecot logins (IMAP, POP3, ManageSieve) by user and by IP",
+                                       LoginFailuresSchema, r.DovecotLoginFailuresSchema),
     "stats.recent_activity": Endpoint("Latest messages", ActivitySchema, r.RecentActivitySchema),
     # status (live from mailcow)
     "status.containers": Endpoint("mailcow's containers", None, r.ContainersSchema),
@@ -85,6 +90,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "export.postfix_csv": Endpoint("Postfix lines as CSV (at most CSV_EXPORT_LIMIT rows)", PostfixFilterSchema),
     "export.rspamd_csv": Endpoint("Rspamd verdicts as CSV (at most CSV_EXPORT_LIMIT rows)", RspamdFilterSchema),
     "export.netfilter_csv": Endpoint("Netfilter lines as CSV (at most CSV_EXPORT_LIMIT rows)", NetfilterFilterSchema),
+    "export.dovecot_csv": Endpoint("Dovecot lines as CSV (at most CSV_EXPORT_LIMIT rows)", DovecotFilterSchema),
     # alerts
     "alerts.alerts": Endpoint("Open alerts and those resolved recently, with their messages and the channels' state",
                               AlertListSchema, r.AlertListResponseSchema),
@@ -131,9 +137,9 @@ HEALTH_CHECKS = frozenset({"health.health", "settings.health"})
 REDIRECTS = frozenset({"web.logs_index", "web.login"})
 ACCEPTED = frozenset({"alerts.send_test"})     # 202: handed to a background thread
 ALWAYS_REDIRECTS = frozenset({"web.logs_index"})
-PATH_ENUMS = {("web.logs", "source"): ["postfix", "rspamd", "netfilter"]}
+PATH_ENUMS = {("web.logs", "source"): ["postfix", "rspamd", "netfilter", "dovecot"]}
 
-TAGS = {"health": "Health & Info", "messages": "Messages", "logs": "Logs", "stats": "Statistics",
+TAGS = {"health": "Health & Info", "messages": "Messages", "logs": "Logs", "dovecot": "Logs", "stats": "Statistics",
         "status": "Status", "settings": "Settings", "export": "Export", "openapi": "Health & Info", "alerts": "Alerts",
         "web": "Pages", "metrics": "Metrics", "insights": "Insights", "queue_health": "Status", "security": "Security"}
 

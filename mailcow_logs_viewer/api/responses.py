@@ -119,9 +119,20 @@ class PageEnvelope(Response):
     pages = Int()
 
 
-class OutcomeBriefSchema(Response):
+RECIPIENT_STATUSES = ["delivered", "discarded", "bounced", "expired", "deferred", "rejected", "pending"]
+
+
+class MailboxStepFields(Response):
+    """What Dovecot did with a delivered recipient (the mailbox stage; null without a Dovecot line)."""
+    folder = Str(nullable=True, metadata={"description": "Where Dovecot stored it (INBOX, Junk, ...)"})
+    redirected_to = StrList(metadata={"description": "Addresses a Sieve redirect forwarded it to"})
+    auto_reply = Str(nullable=True, metadata={"description": "Vacation reply: 'sent to x' or 'not sent: why'"})
+    reason = Str(nullable=True, metadata={"description": "A mailbox refusal in plain words (over quota, ...)"})
+
+
+class OutcomeBriefSchema(MailboxStepFields):
     recipient = Str()
-    status = Str()
+    status = Str(metadata={"enum": RECIPIENT_STATUSES})
     dsn = Str(nullable=True, optional=True)
     reply = Str(nullable=True, optional=True, metadata={"description": "The remote reply or our refusal, when it failed"})
 
@@ -214,10 +225,27 @@ class NetfilterItemSchema(Response):
     action = Str(nullable=True)
 
 
-class OutcomeSchema(Response):
+class RedirectSchema(Response):
+    address = Str()
+    correlation_key = Str(nullable=True, metadata={"description": "The forwarded copy, once its lines are seen"})
+
+
+class DovecotStepLineSchema(Response):
+    id = Int()
+    time = Time()
+    priority = Str()
+    message = Str()
+    action = Str(nullable=True)
+    folder = Str(nullable=True)
+    session = Str(nullable=True)
+
+
+class OutcomeSchema(MailboxStepFields):
     recipient = Str()
     orig_to = Str(nullable=True)
-    status = Str()
+    status = Str(metadata={"enum": RECIPIENT_STATUSES})
+    redirects = Many(RedirectSchema)
+    mailbox_lines = Many(DovecotStepLineSchema, metadata={"description": "This recipient's Dovecot lines"})
     dsn = Str(nullable=True)
     relay = Str(nullable=True)
     delay = Num(nullable=True)
@@ -238,7 +266,8 @@ class LegSchema(Response):
 
 class RelatedMessageSchema(Response):
     correlation_key = Str()
-    relation = Str(metadata={"enum": ["reports_on", "notice", "same_message_id"]})
+    relation = Str(metadata={"enum": ["reports_on", "notice", "same_message_id", "redirect_of", "redirected_copy",
+                                      "auto_reply_to", "auto_reply"]})
     sender = Str(nullable=True)
     subject = Str(nullable=True)
     final_status = Str()
@@ -256,6 +285,7 @@ class MessageDetailsSchema(MessageSummaryFields):
     outcomes = Many(OutcomeSchema)
     legs = Many(LegSchema)
     related = Many(RelatedMessageSchema)
+    dovecot = Many(DovecotStepLineSchema, metadata={"description": "Raw Dovecot lines of this message"})
 
 
 # ------------------------------------------------------------------ logs
@@ -304,6 +334,41 @@ class RspamdLogListSchema(PageEnvelope):
 
 class NetfilterLogListSchema(PageEnvelope):
     data = Many(NetfilterItemSchema)
+
+
+class DovecotLogSchema(Response):
+    id = Int()
+    time = Time()
+    priority = Str()
+    message = Str()
+    parsed = Bool()
+    kind = Str(nullable=True, metadata={"enum": ["lmtp", "session", "login", "auth_failure", "auth_check", "other"]})
+    service = Str(nullable=True)
+    user = Str(nullable=True)
+    session = Str(nullable=True)
+    message_id = Str(nullable=True)
+    action = Str(nullable=True)
+    folder = Str(nullable=True)
+    target = Str(nullable=True)
+    ip = Str(nullable=True)
+    recipient = Str(nullable=True, metadata={"description": "The Postfix recipient this delivery line is linked to"})
+    correlation_key = Str(nullable=True)
+
+
+class DovecotLogListSchema(PageEnvelope):
+    data = Many(DovecotLogSchema)
+
+
+class LoginFailureCountSchema(Response):
+    key = Str(metadata={"description": "The user (by_user) or IP address (by_ip)"})
+    attempts = Int()
+    distinct_others = Int(metadata={"description": "Distinct IPs of this user, or users tried from this IP"})
+    last_seen = Time()
+
+
+class DovecotLoginFailuresSchema(Response):
+    by_user = Many(LoginFailureCountSchema)
+    by_ip = Many(LoginFailureCountSchema)
 
 
 # ------------------------------------------------------------------ queue & quarantine
@@ -390,6 +455,7 @@ class DashboardSchema(Response):
     spam = One(SpamCountsSchema)
     failed_deliveries = One(Window24h7d)
     rejected = One(RejectedCountsSchema)
+    discarded = One(Window24h7d, metadata={"description": "Messages with a recipient a Sieve rule discarded"})
     auth_failures = One(Window24h7d)
     direction = One(DirectionCountsSchema)
     window_end = Time()
@@ -523,6 +589,7 @@ class ConfigurationSchema(Response):
     fetch_count_postfix = Int()
     fetch_count_rspamd = Int()
     fetch_count_netfilter = Int()
+    fetch_count_dovecot = Int()
     retention_days = Int()
     cleanup_hour = Int()
     timezone = Str()
@@ -569,6 +636,7 @@ class ImportStatusSchema(Response):
     postfix = One(ImportSourceSchema)
     rspamd = One(ImportSourceSchema)
     netfilter = One(ImportSourceSchema)
+    dovecot = One(ImportSourceSchema)
 
 
 class CorrelationStatusSchema(Response):
@@ -633,6 +701,7 @@ class LastFiveMinutesSchema(Response):
     postfix_imported = Int()
     rspamd_imported = Int()
     netfilter_imported = Int()
+    dovecot_imported = Int()
     correlations_created = Int()
 
 

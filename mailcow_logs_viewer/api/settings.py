@@ -9,7 +9,7 @@ from peewee import fn
 from ..db import database
 from ..domains import local_domains
 from ..effective_settings import effective_variables
-from ..models import Gap, ImportState, Message, NetfilterLine, PostfixLine, RspamdRow, State
+from ..models import DovecotLine, Gap, ImportState, Message, NetfilterLine, PostfixLine, RspamdRow, State
 from ..queries import hourly_counts, row_count
 from ..traffic import Traffic
 from .health import mailcow_block
@@ -17,7 +17,7 @@ from .params import iso
 
 bp = Blueprint("settings", __name__)
 
-_SOURCES = (("postfix", PostfixLine), ("rspamd", RspamdRow), ("netfilter", NetfilterLine))
+_SOURCES = (("postfix", PostfixLine), ("rspamd", RspamdRow), ("netfilter", NetfilterLine), ("dovecot", DovecotLine))
 
 
 def _configuration(settings) -> dict:
@@ -28,6 +28,7 @@ def _configuration(settings) -> dict:
         "fetch_count_postfix": settings.fetch_count_postfix,
         "fetch_count_rspamd": settings.fetch_count_rspamd,
         "fetch_count_netfilter": settings.fetch_count_netfilter,
+        "fetch_count_dovecot": settings.fetch_count_dovecot,
         "retention_days": settings.retention_days,
         "cleanup_hour": settings.cleanup_hour,
         "timezone": settings.timezone,
@@ -187,6 +188,7 @@ def health():
             "postfix_imported": PostfixLine.select(PostfixLine.id).where(PostfixLine.time >= since).count(),
             "rspamd_imported": RspamdRow.select(RspamdRow.id).where(RspamdRow.time >= since).count(),
             "netfilter_imported": NetfilterLine.select(NetfilterLine.id).where(NetfilterLine.time >= since).count(),
+            "dovecot_imported": DovecotLine.select(DovecotLine.id).where(DovecotLine.time >= since).count(),
             "correlations_created": Message.select(Message.id).where(Message.first_seen >= since).count(),
         }}
     body["mailcow"] = mailcow_block()

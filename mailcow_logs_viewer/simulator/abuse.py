@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .catalog import BRUTE_USERNAMES, POSTFIX_IP, SPAM_SUBJECTS, TLS_IN
 from .flows import B64, Timeline, new_truth, rand_str, _remote_sender, _spam_sender
+from .mailbox import imap_login_failures
 
 MAX_ATTEMPTS = 10
 RETRY_WINDOW = 600
@@ -183,6 +184,7 @@ def dovecot_auth_failure(g, t):
         sess = rand_str(rng, B64 + "/", 16)
         text = (f"auth-worker({rng.randint(100, 999)}): lua({user},{ip},<{sess}>): Password mismatch "
                 f"(SHA1 of given password: {rand_str(rng, '0123456789abcdef', 6)})")
+        imap_login_failures(g, tl.t, ip, user, 1)      # Dovecot's own lines of the attempt
         _netfilter_hit(g, tl.t, ip, 6, text, n)
         tl.wait(2, 30)
 

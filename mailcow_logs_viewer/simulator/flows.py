@@ -228,6 +228,8 @@ def deliver(g, tl, m, qid, plans: dict, arrival: float, orig_to: dict | None = N
                 tl.wait(0.2, 0.9)
                 tl.pf("postfix/smtp", f"Trusted TLS connection established to {partner.mx_host}[{partner.mx_ip}]:25: "
                                       f"{TLS_OUT}")
+            from . import mailbox        # Dovecot's side of an LMTP delivery (issue 18)
+            lmtp = mailbox.sessions(g, rcpts) if local else {}
             for r in rcpts:
                 kind, n_def, style = plans[r]
                 tl.wait(0.01, 0.3)
@@ -253,18 +255,21 @@ def deliver(g, tl, m, qid, plans: dict, arrival: float, orig_to: dict | None = N
                     if expiring:
                         expired.append(r)
                 elif kind == "sent":
+                    state = "delivered"
                     if local:
-                        text = f"250 2.0.0 <{r}> {rand_str(rng, B64, 22)} Saved"
+                        text = f"250 2.0.0 <{r}> {lmtp[r]} Saved"
+                        state = mailbox.delivered(g, tl, m, r, lmtp[r])
                     else:
                         text = partner.accept_reply.format(
                             stamp=int(tl.t), token="a640c23a62f3a-%s.%d" % (rand_str(rng, HEX, 12), rng.randint(1, 999)),
                             msgid=(m.message_id or "").strip("<>"), num=rng.randint(10 ** 11, 10 ** 12),
                             host=rand_str(rng, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 12), size=m.size,
                             remote_qid=rand_str(rng, "0123456789ABCDEF", 10))
-                    tl.pf(prog, f"{head}, dsn=2.0.0, status=sent ({text})", action=_set(m, r, "delivered"))
+                    tl.pf(prog, f"{head}, dsn=2.0.0, status=sent ({text})", action=_set(m, r, state))
                     pending.remove(r)
                 else:
                     if kind == "quota":
+                        mailbox.over_quota(g, tl, m, r, lmtp[r])
                         dsn, text = "5.2.2", (f"host dovecot[172.22.1.250] said: 552 5.2.2 <{r}> Quota exceeded "
                                               f"(mailbox for user is full) (in reply to end of DATA command)")
                     else:

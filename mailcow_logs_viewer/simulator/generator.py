@@ -81,6 +81,8 @@ class TruthMessage:
             return "bounced"
         if any(s == "deferred" for s in states):
             return "deferred"
+        if states and all(s == "discarded" for s in states):
+            return "discarded"          # a Sieve rule dropped it for every recipient
         return "delivered"
 
 

@@ -16,9 +16,9 @@ from .generator import DEFAULT_MIX, TrafficGenerator
 
 FAULTS = (None, "down", "slow", "error500", "unauthorized", "empty_object", "empty_body", "truncated",
           "null_entries")
-LOG_SOURCES = ("postfix", "rspamd", "netfilter", "api")
+LOG_SOURCES = ("postfix", "rspamd", "netfilter", "api", "dovecot")
 # Log types mailcow knows but this simulator leaves empty: they answer `{}`, not 404.
-EMPTY_LOGS = ("dovecot", "acme", "sogo", "watchdog", "autodiscover", "ratelimited", "cron", "ui", "sasl")
+EMPTY_LOGS = ("acme", "sogo", "watchdog", "autodiscover", "ratelimited", "cron", "ui", "sasl")
 ROUTE_NOT_FOUND = b'{"type":"error","msg":"route not found"}'
 HTML_500 = (b"<html><head><title>500 Internal Server Error</title></head><body>"
             b"<center style='font-family:sans-serif;'>Connection to dockerapi container failed.<br>"
@@ -92,11 +92,12 @@ def php_compact(data, escape_slashes=True) -> bytes:
 class SimulatedMailcow:
     def __init__(self, generator: TrafficGenerator | None = None, api_key: str = "SIM-API-KEY",
                  buffer_postfix: int = 10000, buffer_rspamd: int = 1000, buffer_netfilter: int = 10000,
-                 buffer_api: int = 10000):
+                 buffer_api: int = 10000, buffer_dovecot: int = 10000):
         self.generator = generator or TrafficGenerator(seed=1)
         self.api_key = api_key
         self.buffers = {"postfix": LogBuffer(buffer_postfix), "rspamd": LogBuffer(buffer_rspamd),
-                        "netfilter": LogBuffer(buffer_netfilter), "api": LogBuffer(buffer_api)}
+                        "netfilter": LogBuffer(buffer_netfilter), "api": LogBuffer(buffer_api),
+                        "dovecot": LogBuffer(buffer_dovecot)}
         self.requests: Counter = Counter()          # path (no query) -> count, every request that got in
         self.request_log: list[tuple[float, str, str, int]] = []   # (time, method, uri, status)
         self.fault_delay = 2.0
@@ -289,7 +290,8 @@ class SimulatedMailcow:
         return 404, ROUTE_NOT_FOUND
 
     def _logs(self, obj: str | None, extra: str | None) -> tuple[int, bytes]:
-        source = {"postfix": "postfix", "rspamd-history": "rspamd", "netfilter": "netfilter", "api": "api"}.get(obj)
+        source = {"postfix": "postfix", "rspamd-history": "rspamd", "netfilter": "netfilter", "api": "api",
+                  "dovecot": "dovecot"}.get(obj)
         if source is None:
             return (200, b"{}") if obj in EMPTY_LOGS else (404, ROUTE_NOT_FOUND)
         if self._fault == "empty_object":

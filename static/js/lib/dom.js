@@ -133,7 +133,8 @@ const STATUS_TONES = {
   deferred: "amber", warning: "amber", greylist: "amber", "soft reject": "amber", pending: "gray",
   "add header": "amber", "rewrite subject": "amber", hold: "amber", scheduled: "blue", active: "blue",
   spam: "purple", quarantined: "purple", incoming: "blue", maildrop: "blue",
-  "no action": "green",
+  "no action": "green", discarded: "amber", stored: "green", fileinto: "green", redirect: "blue",
+  vacation: "blue", store_failed: "red", "auth failure": "red",
 };
 
 export function toneFor(value) {

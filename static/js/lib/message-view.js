@@ -47,6 +47,34 @@ function outcomeFor(msg, recipient) {
   return (msg.outcomes || []).find((o) => o.recipient === recipient) || null;
 }
 
+// The mailbox stage: where Dovecot put a recipient's copy, when that is not the inbox.
+export function folderBadges(outcomes) {
+  const folders = [...new Set((outcomes || []).map((o) => o.folder).filter((f) => f && f !== "INBOX"))];
+  return folders.map((folder) => h("span", { class: "badge outline blue", "data-folder": folder, title: `Stored in the folder ${folder}` }, folder));
+}
+
+// What Dovecot did, in words: the folder, a redirect, the vacation reply, a refusal.
+function mailboxSummary(o) {
+  const parts = [];
+  if (o.folder) parts.push(`stored in ${o.folder}`);
+  if (o.status === "discarded") parts.push("discarded by a Sieve rule");
+  if ((o.redirected_to || []).length) parts.push(`redirected to ${o.redirected_to.join(", ")}`);
+  if (o.auto_reply) parts.push(`vacation reply ${o.auto_reply}`);
+  if (o.reason) parts.push(o.reason);
+  return parts.join("; ");
+}
+
+function mailboxItem(o) {
+  const lines = o.mailbox_lines || [];
+  const tone = o.status === "discarded" ? "amber" : o.reason ? "red" : "green";
+  return h("li", { class: `tone-${tone}`, "data-mailbox-step": o.recipient },
+    h("div", { class: "tl-head" }, lines.length ? timeEl(lines[0].time) : null, badge("Dovecot", "blue"),
+      h("span", { class: "small" }, mailboxSummary(o) || "no mailbox line"),
+      ...(o.redirects || []).filter((r) => r.correlation_key).map((r) =>
+        h("a", { href: messageUrl(r.correlation_key), class: "small", "data-message-link": r.correlation_key }, `copy to ${r.address} ›`))),
+    lines.length ? h("div", { class: "reply" }, lines.map((line) => line.message).join("\n")) : null);
+}
+
 function queueIds(msg) {
   const ids = [];
   for (const leg of msg.legs || []) if (leg.queue_id && !ids.includes(leg.queue_id)) ids.push(leg.queue_id);
@@ -62,7 +90,7 @@ function overviewTab(msg) {
   const rcptList = h("div", { class: "rcpt-list" }, rcpts.map((rcpt) => {
     const outcome = outcomeFor(msg, rcpt);
     return h("div", { class: "rcpt-outcome", "data-rcpt": rcpt }, h("div", { class: "rcpt-item" }, filterLink(rcpt, "/messages", { recipient: rcpt }),
-      outcome ? statusBadge(outcome.status) : null,
+      outcome ? statusBadge(outcome.status) : null, ...folderBadges(outcome ? [outcome] : []),
       outcome && outcome.orig_to && outcome.orig_to !== rcpt ? h("span", { class: "muted small" }, `(sent to ${outcome.orig_to})`) : null),
     outcome && FAILED.has(outcome.status) && (outcome.reply || msg.reject_reason)
       ? h("div", { class: "reply", "data-reply": "" }, outcome.reply || msg.reject_reason) : null);
@@ -134,8 +162,9 @@ function deliveryTab(msg) {
   if (!outcomes.length) parts.push(emptyBox("No recipients recorded", "The message was rejected before any recipient was accepted."));
   for (const outcome of outcomes) {
     const lines = (byRecipient[outcome.recipient] || []).filter((line) => line.status || line.relay || line.dsn);
+    const mailbox = mailboxSummary(outcome) || (outcome.mailbox_lines || []).length ? [mailboxItem(outcome)] : [];
     const timeline = lines.length
-      ? h("ol", { class: "timeline" }, lines.map(attemptItem))
+      ? h("ol", { class: "timeline" }, lines.map(attemptItem), ...mailbox)
       : h("ol", { class: "timeline" }, h("li", { class: `tone-${toneFor(outcome.status)}` },
         h("div", { class: "tl-head" }, outcome.last_time ? timeEl(outcome.last_time) : null, statusBadge(outcome.status),
           outcome.relay ? h("span", { class: "mono small" }, `relay ${outcome.relay}`) : null,
@@ -237,7 +266,9 @@ function securityTab(msg) {
 /* ---------- Raw ---------- */
 
 function rawTab(msg) {
-  const lines = msg.postfix || [];
+  // Postfix's and Dovecot's lines in one time order, as an admin would grep them.
+  const lines = [...(msg.postfix || []), ...(msg.dovecot || []).map((line) => ({ ...line, program: "dovecot" }))]
+    .sort((a, b) => String(a.time).localeCompare(String(b.time)));
   if (!lines.length) return [emptyBox("No Postfix lines", "Postfix logged nothing for this message.")];
   const text = lines.map((line) => `${line.time} ${line.program || ""}${line.priority ? `[${line.priority}]` : ""}: ${line.message}`).join("\n");
   const button = h("button", { type: "button", class: "btn btn-sm", "data-copy": "raw" }, "Copy");
@@ -284,7 +315,7 @@ export async function renderMessage(container, key, { tab = "overview", onTab, q
     delivery: (msg.outcomes || []).length || recipientsOf(msg).length,
     spam: msg.rspamd ? Object.keys(msg.rspamd.symbols || {}).length : 0,
     security: (msg.netfilter || []).length,
-    raw: (msg.postfix || []).length,
+    raw: (msg.postfix || []).length + (msg.dovecot || []).length,
   };
   const select = (name) => {
     for (const button of tabBar.children) button.setAttribute("aria-selected", String(button.dataset.tab === name));

@@ -19,7 +19,9 @@ function renderCounters(d) {
   const s = d.spam || {};
   const f = d.failed_deliveries || {};
   const a = d.auth_failures || {};
-  counter("messages", m["24h"], [["7d", fmtNumber(m["7d"])], ["30d", fmtNumber(m["30d"])]]);
+  const messagesSub = [["7d", fmtNumber(m["7d"])], ["30d", fmtNumber(m["30d"])]];
+  if (d.discarded) messagesSub.push(["discarded 24h", fmtNumber(d.discarded["24h"])]);
+  counter("messages", m["24h"], messagesSub);
   counter("spam", s["24h"], [["rate", s.percentage_24h === undefined ? "–" : `${fmtNumber(s.percentage_24h, 1)} %`], ["7d", fmtNumber(s["7d"])]]);
   const failedSub = [["7d", fmtNumber(f["7d"])]];
   if (d.rejected) {

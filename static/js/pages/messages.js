@@ -4,7 +4,7 @@ import { bindFilters, renderPager } from "../lib/filters.js";
 import { bindExport, setExportHref } from "../lib/export.js";
 import { initShell, AutoRefresh, onEscape } from "../lib/shell.js";
 import { initPanel, handleMessageClick, openPanel } from "../lib/panel.js";
-import { messageUrl, failingFirst } from "../lib/message-view.js";
+import { messageUrl, failingFirst, folderBadges } from "../lib/message-view.js";
 import { readParams, writeParams, dateParams, buildSearch } from "../lib/url.js";
 import { recipientsOfItem, recipientCell, mixedStatuses, filterLink } from "../lib/common.js";
 
@@ -28,7 +28,7 @@ function row(item, openKey) {
     h("td", null, recipientCell(key, item.outcomes && item.outcomes.length ? failingFirst(item.outcomes).map((o) => o.recipient)
       : recipientsOfItem(item), 3, mixedStatuses(item), (r) => filterLink(r, "/messages", { recipient: r }))),
     h("td", { class: "subject" }, link),
-    h("td", null, h("div", { class: "badges" }, statusBadge(item.final_status), spamBadge(item.is_spam, item.spam_score)),
+    h("td", null, h("div", { class: "badges" }, statusBadge(item.final_status), ...folderBadges(item.outcomes), spamBadge(item.is_spam, item.spam_score)),
       item.reason ? h("div", { class: "reason small", title: item.reason, "data-reason": item.reason },
         item.reason_key ? h("a", { href: `/messages${buildSearch({ reason: item.reason_key })}`, title: `${item.reason}\n(all messages that failed so)` }, item.reason_key) : item.reason) : null));
   tr.addEventListener("click", (event) => {

@@ -183,10 +183,32 @@ async function fillCountries() {
   for (const cell of cells) cell.replaceChildren(placeText(places[cell.dataset.country]));
 }
 
+// Dovecot's own count of failed IMAP/POP3 logins (GET /api/stats/dovecot-login-failures).
+function loginFailuresTable(rows, keyLabel, otherLabel) {
+  if (!rows.length) return emptyBox("No failed mailbox logins");
+  return table([keyLabel, { label: "Attempts", class: "num" }, { label: otherLabel, class: "num" }, "Last seen"],
+    rows.map((row) => h("tr", { "data-login-failures": row.key },
+      h("td", { class: "cell-email" }, row.key),
+      h("td", { class: "num" }, fmtNumber(row.attempts)),
+      h("td", { class: "num" }, fmtNumber(row.distinct_others)),
+      h("td", { title: utcTitle(row.last_seen) }, ago(row.last_seen)))));
+}
+
+async function loadLoginFailures(state) {
+  try {
+    const data = await apiGet("/stats/dovecot-login-failures", { ...dateParams(state), limit: 10 });
+    $("#dovecot-by-user").replaceChildren(loginFailuresTable(data.by_user || [], "User", "IPs"));
+    $("#dovecot-by-ip").replaceChildren(loginFailuresTable(data.by_ip || [], "IP", "Users"));
+  } catch (error) {
+    $("#dovecot-by-user").replaceChildren(errorBox(error, "Dovecot logins"));
+  }
+}
+
 async function load({ background }) {
   const state = readParams();
   const targets = ["#by-ip", "#by-user"];
   if (!background) for (const t of targets) $(t).replaceChildren(loadingBox());
+  const logins = loadLoginFailures(state);
   // The IP filter applies here too: only what is banned now, of that address when one is asked for.
   const topIps = apiGet("/security/bans", { ip: state.ip }).then(renderBans).catch((error) => {
     $("#bans-now").replaceChildren(errorBox(error, "bans"));
@@ -212,6 +234,7 @@ async function load({ background }) {
     throw error;
   } finally {
     await topIps;
+    await logins;
   }
 }
 
