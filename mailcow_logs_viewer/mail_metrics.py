@@ -22,7 +22,7 @@ from .queries import DIRECTIONS, STATUSES
 disable_created_metrics()
 
 PREFIX = "mailcow_logs_viewer"
-SOURCES = ("postfix", "rspamd", "netfilter")
+SOURCES = ("postfix", "rspamd", "netfilter", "dovecot")
 
 
 class MailFigures:

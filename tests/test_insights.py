@@ -202,5 +202,5 @@ def test_metrics_carry_the_mail_figures_without_created_noise(client, truth, wor
     assert values["mailcow_logs_viewer_auth_failures"] == served >= len(world[1].generator.auth_failures) > 0
     assert "mailcow_logs_viewer_active_bans" in values
     assert all(f'mailcow_logs_viewer_source_fetch_lag_seconds{{source="{s}"}}' in values
-               for s in ("postfix", "rspamd", "netfilter"))
+               for s in ("postfix", "rspamd", "netfilter", "dovecot"))
     assert not any(k.startswith("mailcow_logs_viewer_scrape_errors") and v for k, v in values.items())

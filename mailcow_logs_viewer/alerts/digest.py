@@ -36,7 +36,8 @@ def build_report(since: int, until: int, queue: list | None = None, public_url: 
         "since": since, "until": until,
         "messages": {"total": counts["total"], "spam": counts["spam"], "failed_deliveries": counts["bounced"],
                      "rejected": counts["rejected"]},
-        "by_status": {s: statuses.get(s, 0) for s in ("delivered", "bounced", "deferred", "rejected", "pending")},
+        "by_status": {s: statuses.get(s, 0)
+                      for s in ("delivered", "discarded", "bounced", "deferred", "rejected", "pending")},
         "by_direction": {d: counts[d] for d in ("inbound", "outbound", "internal")},
         "top_senders": _top(f"SELECT sender, COUNT(*) FROM message WHERE {in_range} AND sender IS NOT NULL "
                             f"AND sender != '' GROUP BY sender ORDER BY 2 DESC, 1 LIMIT {TOP}", (since, until)),
