@@ -324,6 +324,8 @@ class QueueSchema(Response):
     total = Int()
     data = Many(QueueItemSchema)
     fetched_at = Time(nullable=True)
+    stale = Bool(optional=True, metadata={"description": "Present (true) when mailcow was too slow to answer and "
+                                           "this is its last answer, from fetched_at"})
 
 
 class QuarantineItemSchema(Response):
@@ -344,6 +346,8 @@ class QuarantineSchema(Response):
     total = Int()
     data = Many(QuarantineItemSchema)
     fetched_at = Time(nullable=True)
+    stale = Bool(optional=True, metadata={"description": "Present (true) when mailcow was too slow to answer and "
+                                           "this is its last answer, from fetched_at"})
 
 
 # ------------------------------------------------------------------ statistics
@@ -442,6 +446,13 @@ class RecentActivitySchema(Response):
 
 # ------------------------------------------------------------------ status
 
+class LiveAnswer(Response):
+    """mailcow-backed answers: when mailcow is slow, its last answer, marked (mailcow_live.py)."""
+    stale = Bool(optional=True, metadata={"description": "Present (true) when mailcow was too slow to answer and "
+                                           "this is its last answer, from fetched_at"})
+    fetched_at = Time(optional=True, metadata={"description": "When mailcow gave a stale answer"})
+
+
 class ContainerSchema(Response):
     name = Str()
     state = Str()
@@ -456,19 +467,19 @@ class ContainerSummarySchema(Response):
     states = MapOf(fields.Integer(strict=True), metadata={"description": "Containers per state"})
 
 
-class ContainersSchema(Response):
+class ContainersSchema(LiveAnswer):
     containers = MapOf(fields.Nested(ContainerSchema), metadata={"description": "By mailcow service name"})
     summary = One(ContainerSummarySchema)
 
 
-class StorageSchema(Response):
+class StorageSchema(LiveAnswer):
     disk = Str()
     used = Str()
     total = Str()
     used_percent = Str()
 
 
-class ReleaseSchema(Response):
+class ReleaseSchema(LiveAnswer):
     current_version = Str()
     latest_version = Str(nullable=True)
     update_available = Bool()
@@ -484,7 +495,7 @@ class ActiveCountsSchema(Response):
     active = Int()
 
 
-class MailcowInfoSchema(Response):
+class MailcowInfoSchema(LiveAnswer):
     domains = One(ActiveCountsSchema)
     mailboxes = One(ActiveCountsSchema)
     aliases = One(ActiveCountsSchema)
@@ -502,7 +513,7 @@ class SystemCountsSchema(Response):
     aliases = Int()
 
 
-class StatusSummarySchema(Response):
+class StatusSummarySchema(LiveAnswer):
     containers = One(ContainerSummarySchema)
     storage = One(StorageBriefSchema)
     system = One(SystemCountsSchema)
