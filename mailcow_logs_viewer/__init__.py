@@ -18,6 +18,10 @@ def _content_security_policy(settings) -> str:
             + "; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
+class _App(Flask):
+    from .json_provider import FiniteJSONProvider as json_provider_class
+
+
 def create_app(settings, runtime=None, open_db: bool = True) -> Flask:
     """The Flask app factory. `runtime` carries the scheduler and mailcow client when running."""
     from .api import register_api
@@ -28,7 +32,7 @@ def create_app(settings, runtime=None, open_db: bool = True) -> Flask:
     from .runtime import Runtime
     from .web import web
 
-    app = Flask(__name__, static_folder="../static", template_folder="../templates")
+    app = _App(__name__, static_folder="../static", template_folder="../templates")
     app.config["SETTINGS"] = settings
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False
