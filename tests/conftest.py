@@ -222,9 +222,9 @@ def served(app, threads: int = 4):
     """`app` behind a real waitress server on a loopback port, in this process; yields its URL."""
     import threading
 
-    from waitress import create_server
+    from mailcow_logs_viewer.server import make_server
 
-    server = create_server(app, host="127.0.0.1", port=0, threads=threads)
+    server = make_server(app, "127.0.0.1", 0, threads)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
