@@ -85,7 +85,8 @@ class Runtime:
         runner.daily(settings.cleanup_hour, settings.tzinfo, "cleanup_logs",
                      f"delete data older than {settings.retention_days} days",
                      lambda: cleanup(settings.retention_days))
-        runner.every(86400, "version_check", "check for new releases", lambda: check_versions(self))
+        if not settings.demo:   # the demo stays off the internet
+            runner.every(86400, "version_check", "check for new releases", lambda: check_versions(self))
         self.runner = runner
         return runner
 

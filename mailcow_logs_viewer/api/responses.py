@@ -88,11 +88,13 @@ class HealthConfigSchema(Response):
 
 
 class HealthSchema(Response):
-    status = Str(metadata={"enum": ["healthy", "unhealthy"]})
+    status = Str(metadata={"enum": ["healthy", "degraded", "unhealthy"],
+                           "description": "degraded (HTTP 200): the disk is full or mailcow refuses the key"})
     database = Str(metadata={"enum": ["connected", "error"]})
     version = Str()
     scheduler = Str(metadata={"enum": ["running", "stopped"]})
     mailcow = One(MailcowStateSchema)
+    problems = StrList(optional=True, metadata={"description": "Why the status is degraded"})
     config = One(HealthConfigSchema, optional=True, metadata={"description": "Only when AUTH_ENABLED is false"})
 
 
