@@ -68,22 +68,17 @@ def _login_page(error: str | None = None, status: int = 200, retry_after: int = 
     return response
 
 
-@web.get("/login")
+@web.route("/login", methods=["GET", "POST"])
 def login():
-    if not current_app.config["SETTINGS"].auth_enabled:
-        return redirect(url_for("web.dashboard"))
-    guard = current_app.extensions["auth"]
-    if guard.sessions.valid(request.cookies.get(COOKIE)):
-        return redirect(safe_next(request.args.get("next")), 303)
-    return _login_page()
-
-
-@web.post("/login")
-def login_submit():
+    """GET: the form (or on to `next` with a live session); POST: check it, start a session."""
     settings = current_app.config["SETTINGS"]
     if not settings.auth_enabled:
-        return redirect(url_for("web.dashboard"), 303)
+        return redirect(url_for("web.dashboard"), 302 if request.method == "GET" else 303)
     guard = current_app.extensions["auth"]
+    if request.method == "GET":
+        if guard.sessions.valid(request.cookies.get(COOKIE)):
+            return redirect(safe_next(request.args.get("next")), 303)
+        return _login_page()
     accepted, locked = guard.check_password(request.form.get("username", ""), request.form.get("password", ""))
     if locked:
         minutes = -(-locked // 60)
