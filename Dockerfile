@@ -1,6 +1,8 @@
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DATA_DIR=/app/data
+# APP_HOST: inside the container the app must listen on every interface to be reachable
+# through the published port (outside Docker it defaults to 127.0.0.1 when AUTH_ENABLED is off).
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DATA_DIR=/app/data APP_HOST=0.0.0.0
 WORKDIR /app
 
 COPY setup.cfg pyproject.toml README.md run.py ./
@@ -15,5 +17,5 @@ USER appuser
 VOLUME ["/app/data"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/api/health', timeout=4).status == 200 else 1)"]
+  CMD ["python", "-c", "import json, sys, urllib.request; sys.exit(0 if json.load(urllib.request.urlopen('http://127.0.0.1:8080/api/health', timeout=4)).get('status') == 'healthy' else 1)"]
 CMD ["python", "run.py"]

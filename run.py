@@ -25,8 +25,9 @@ from mailcow_logs_viewer.db import StorageError
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="run.py", description="Mailcow Logs Viewer")
     parser.add_argument("--demo", action="store_true", help="run against the built-in simulated mailcow (data/demo.db)")
-    parser.add_argument("--host", help="listen address (default APP_HOST or 0.0.0.0)")
-    parser.add_argument("--port", type=int, help="listen port (default APP_PORT or 8080)")
+    parser.add_argument("--host", help="listen address (default APP_HOST; else 127.0.0.1, or 0.0.0.0 with "
+                                       "AUTH_ENABLED; always 127.0.0.1 for --demo)")
+    parser.add_argument("--port", type=int, help="listen port, 1-65535 (default APP_PORT or 8080)")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="serve the app (the default)")
     commands.add_parser("fetch", help="run one fetch-and-correlate cycle and exit")
@@ -62,8 +63,12 @@ def main(argv: list[str]) -> int:
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    if args.host:
-        settings = settings.replace(app_host=args.host)
+    if args.port is not None and not 1 <= args.port <= 65535:
+        print(f"--port: must be between 1 and 65535 (got {args.port})", file=sys.stderr)
+        return 2
+    if args.host or args.demo:
+        # The demo's simulated mail is no one's, but it listens only on loopback unless told.
+        settings = settings.replace(app_host=args.host or "127.0.0.1")
     if args.port:
         settings = settings.replace(app_port=args.port)
     _configure_logging(settings.log_level if not args.demo else "INFO")
@@ -179,10 +184,16 @@ def _alert_test(settings) -> int:
 
 
 def _serve(settings) -> int:
-    from waitress import create_server
-
     from mailcow_logs_viewer import create_app
     from mailcow_logs_viewer.runtime import Runtime
+    from mailcow_logs_viewer.server import make_server
+
+    try:
+        # Bound before the demo's simulator starts and the old demo database is removed.
+        server = make_server(None, settings.app_host, settings.app_port, settings.web_threads)
+    except OSError as error:
+        print(f"cannot listen on {settings.app_host}:{settings.app_port}: {error.strerror or error}", file=sys.stderr)
+        return 2
 
     simulator = None
     if settings.demo:
@@ -194,9 +205,7 @@ def _serve(settings) -> int:
         simulator = start_demo_mailcow()
         settings = settings.replace(mailcow_url=simulator.url, mailcow_api_key=simulator.api_key)
     runtime = Runtime(settings)
-    app = create_app(settings, runtime)
-    server = create_server(app, host=settings.app_host, port=settings.app_port, threads=settings.web_threads,
-                           ident="mailcow-logs-viewer")
+    server.application = create_app(settings, runtime)
 
     def _stop(signum, frame):
         raise KeyboardInterrupt
@@ -204,7 +213,8 @@ def _serve(settings) -> int:
     signal.signal(signal.SIGTERM, _stop)
     runtime.start()
     print(f"Mailcow Logs Viewer on http://{settings.app_host}:{server.effective_port}/"
-          + (f" (demo: simulated mailcow at {settings.mailcow_url})" if simulator else ""), flush=True)
+          + (f" (demo: simulated mailcow at {settings.mailcow_url}; no release checks against GitHub)"
+             if simulator else ""), flush=True)
     try:
         server.run()
     except KeyboardInterrupt:

@@ -18,6 +18,10 @@ def _content_security_policy(settings) -> str:
             + "; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
+class _App(Flask):
+    from .json_provider import FiniteJSONProvider as json_provider_class
+
+
 def create_app(settings, runtime=None, open_db: bool = True) -> Flask:
     """The Flask app factory. `runtime` carries the scheduler and mailcow client when running."""
     from .api import register_api
@@ -26,9 +30,10 @@ def create_app(settings, runtime=None, open_db: bool = True) -> Flask:
     from .errors import register_error_handlers
     from .metrics import install_metrics
     from .runtime import Runtime
-    from .web import web
+    from .server import SECURITY_HEADERS
+    from .web import install_host_check, web
 
-    app = Flask(__name__, static_folder="../static", template_folder="../templates")
+    app = _App(__name__, static_folder="../static", template_folder="../templates")
     app.config["SETTINGS"] = settings
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False
@@ -36,6 +41,7 @@ def create_app(settings, runtime=None, open_db: bool = True) -> Flask:
         open_database(settings.database_path)
     app.extensions["runtime"] = runtime or Runtime(settings)
     register_error_handlers(app)
+    install_host_check(app)
     install_auth(app)
     register_api(app)
     install_metrics(app)
@@ -46,9 +52,8 @@ def create_app(settings, runtime=None, open_db: bool = True) -> Flask:
     @app.after_request
     def _security_headers(response):
         response.headers.setdefault("Content-Security-Policy", csp)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        for name, value in SECURITY_HEADERS:
+            response.headers[name] = value
         if response.mimetype == "application/json":
             response.headers.setdefault("Cache-Control", "no-store")
         return response

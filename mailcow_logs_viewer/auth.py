@@ -1,86 +1,194 @@
-"""The HTTP Basic guard for the API, with a per-IP lockout against password guessing."""
+"""The login guard: HTTP Basic (scripts) or a session cookie (browsers, see sessions.py) for the
+API and /metrics; pages without a session redirect to /login; a lockout against guessing.
+
+The lockout counts failed logins per (client address, user name): an attacker locks only their
+own tries at that name, never every admin. Behind a reverse proxy the client is the address
+the proxy names in X-Forwarded-For, believed only when the connection comes from one of
+TRUSTED_PROXIES; otherwise it is the socket's address.
+"""
 from __future__ import annotations
 
 import base64
 import hmac
+import ipaddress
 import logging
+import math
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
+from urllib.parse import quote
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, redirect, request
+
+from .sessions import COOKIE, SessionStore
 
 log = logging.getLogger(__name__)
 
 PUBLIC_API = frozenset({"/api/health"})
+PUBLIC_PAGES = frozenset({"/login", "/logout"})
 LOCKOUT_FAILURES = 10
 LOCKOUT_WINDOW = 15 * 60
+MAX_TRACKED = 10_000   # (client, user) pairs remembered; the oldest is forgotten past this
 
 
 class LoginThrottle:
-    """Counts failed logins per client IP; a correct login never clears another IP's record."""
+    """Counts failed logins per key; a correct login never clears another key's record."""
 
-    def __init__(self, limit: int = LOCKOUT_FAILURES, window: int = LOCKOUT_WINDOW, clock=time.monotonic):
-        self.limit, self.window, self.clock = limit, window, clock
-        self._failures: dict[str, deque] = {}
+    def __init__(self, limit: int = LOCKOUT_FAILURES, window: int = LOCKOUT_WINDOW, clock=time.monotonic,
+                 max_tracked: int = MAX_TRACKED):
+        self.limit, self.window, self.clock, self.max_tracked = limit, window, clock, max_tracked
+        self._failures: OrderedDict[object, deque] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _recent(self, ip: str) -> deque:
-        failures = self._failures.setdefault(ip, deque())
+    def _recent(self, key) -> deque:
+        failures = self._failures.get(key, deque())
         cutoff = self.clock() - self.window
         while failures and failures[0] < cutoff:
             failures.popleft()
+        if not failures:
+            self._failures.pop(key, None)    # forgotten once its window has passed
         return failures
 
-    def locked(self, ip: str) -> bool:
+    def retry_after(self, key) -> int:
+        """Seconds until `key` may try again; 0 when it is not locked."""
         with self._lock:
-            return len(self._recent(ip)) >= self.limit
+            failures = self._recent(key)
+            if len(failures) < self.limit:
+                return 0
+            return max(1, math.ceil(failures[-self.limit] + self.window - self.clock()))
 
-    def failed(self, ip: str) -> None:
+    def locked(self, key) -> bool:
+        return self.retry_after(key) > 0
+
+    def failed(self, key) -> None:
         with self._lock:
-            failures = self._recent(ip)
+            failures = self._recent(key)
             failures.append(self.clock())
+            self._failures[key] = failures
+            self._failures.move_to_end(key)    # ordered by latest failure: the stalest come first
+            cutoff = self.clock() - self.window
+            while self._failures and (len(self._failures) > self.max_tracked
+                                      or next(iter(self._failures.values()))[-1] < cutoff):
+                self._failures.popitem(last=False)
             if len(failures) == self.limit:
-                log.warning("login locked for %s after %d failed attempts in %d minutes", ip, self.limit, self.window // 60)
+                log.warning("login locked for %s after %d failed attempts in %d minutes", key, self.limit,
+                            self.window // 60)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._failures)
 
 
-def _credentials_match(header: str | None, username: str, password: str) -> bool:
+def client_address(trusted: tuple) -> str:
+    """The client's address: the socket's, or the proxy's X-Forwarded-For entry when the socket
+    belongs to a trusted proxy (read right to left, skipping our own proxies)."""
+    hops = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
+    address = request.remote_addr or "unknown"
+    while _trusted(address, trusted) and hops:
+        address = hops.pop()
+    return address
+
+
+def _trusted(address: str, trusted: tuple) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+def _basic_credentials(header: str | None) -> bytes | None:
     # The scheme name is case-insensitive (RFC 9110 section 11.1).
     scheme, _, token = (header or "").partition(" ")
     if scheme.lower() != "basic":
-        return False
+        return None
     try:
-        given = base64.b64decode(token.strip(), validate=True)
+        return base64.b64decode(token.strip(), validate=True)
     except ValueError:
+        return None
+
+
+def credentials_match(given: bytes | None, username: str, password: str) -> bool:
+    if given is None:
         return False
-    expected = f"{username}:{password}".encode()
     # compare_digest on bytes takes time independent of where the first difference is.
-    return hmac.compare_digest(given, expected)
+    return hmac.compare_digest(given, f"{username}:{password}".encode())
 
 
 def needs_auth(path: str) -> bool:
     return (path.startswith("/api/") and path not in PUBLIC_API) or path == "/metrics"
 
 
+def _is_page(path: str) -> bool:
+    return not (path.startswith(("/api/", "/static/")) or path == "/metrics" or path in PUBLIC_PAGES)
+
+
+class Guard:
+    """What install_auth puts in app.extensions["auth"]: the throttle, the sessions, the checks."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.throttle = LoginThrottle()
+        self.sessions = SessionStore(settings.session_idle_minutes * 60, settings.session_max_hours * 3600)
+
+    def key(self, username: str) -> tuple[str, str]:
+        return client_address(self.settings.trusted_proxies), username
+
+    def check_password(self, username: str, password: str) -> tuple[bool, int]:
+        """(accepted, locked for how many seconds): a locked pair is refused unread."""
+        return self._check(f"{username}:{password}".encode(errors="surrogatepass"), username)
+
+    def _check(self, given: bytes | None, username: str) -> tuple[bool, int]:
+        key = self.key(username)
+        wait = self.throttle.retry_after(key)
+        if wait:
+            return False, wait
+        if credentials_match(given, self.settings.auth_username, self.settings.auth_password):
+            return True, 0
+        self.throttle.failed(key)
+        log.warning("failed login from %s", key[0])
+        return False, 0
+
+    def check_basic(self, header: str) -> tuple[bool, int]:
+        given = _basic_credentials(header)
+        username = given.split(b":", 1)[0].decode(errors="replace") if given else ""
+        return self._check(given, username)
+
+
+def too_many(retry_after: int):
+    minutes = max(1, math.ceil(retry_after / 60))
+    response = jsonify(detail=f"Too many failed logins; try again in {minutes} minute{'s' if minutes > 1 else ''}")
+    response.status_code = 429
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
 def install_auth(app: Flask) -> None:
     settings = app.config["SETTINGS"]
     if not settings.auth_enabled:
         return
-    throttle = LoginThrottle()
-    app.extensions["login_throttle"] = throttle
+    guard = Guard(settings)
+    app.extensions["auth"] = guard
+    app.extensions["login_throttle"] = guard.throttle
 
     @app.before_request
-    def _require_basic_auth():
-        if not needs_auth(request.path):
-            return None
-        header = request.headers.get("Authorization")
-        if not header:
+    def _require_login():
+        path = request.path
+        if needs_auth(path):
+            if guard.sessions.valid(request.cookies.get(COOKIE)):
+                return None
+            header = request.headers.get("Authorization")
+            if not header:
+                return jsonify(detail="Authentication required"), 401
+            accepted, wait = guard.check_basic(header)
+            if accepted:
+                return None
+            if wait:
+                return too_many(wait)
             return jsonify(detail="Authentication required"), 401
-        ip = request.remote_addr or "unknown"
-        if throttle.locked(ip):
-            return jsonify(detail="Too many failed logins from this address; try again in 15 minutes"), 429
-        if _credentials_match(header, settings.auth_username, settings.auth_password):
-            return None
-        throttle.failed(ip)
-        log.warning("failed login from %s", ip)
-        return jsonify(detail="Authentication required"), 401
+        if _is_page(path) and not guard.sessions.valid(request.cookies.get(COOKIE)):
+            # No page shell for a stranger: the login page, then back here.
+            target = request.full_path.rstrip("?") if request.query_string else path
+            return redirect(f"/login?next={quote(target, safe='')}", 302)
+        return None
+

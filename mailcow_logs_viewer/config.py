@@ -6,6 +6,7 @@ into one line on stderr and exit code 2, so a typo in a compose file is obvious 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -54,7 +55,7 @@ class Settings:
     mailcow_version_url: str = "https://api.github.com/repos/mailcow/mailcow-dockerized/releases/latest"
     data_dir: str = "./data"
     database_file: str = "mailcow-logs.db"
-    app_host: str = "0.0.0.0"
+    app_host: str = "127.0.0.1"     # 0.0.0.0 by default when AUTH_ENABLED (see load_settings)
     app_port: int = 8080
     web_threads: int = 8
     debug: bool = False
@@ -62,6 +63,10 @@ class Settings:
     auth_username: str = "admin"
     auth_password: str = dataclasses.field(default="", repr=False)
     geoip: str = "country"
+    session_idle_minutes: int = 60
+    session_max_hours: int = 12
+    trusted_proxies: tuple = ()      # ip_network objects whose X-Forwarded-For names the client
+    allowed_hosts: tuple[str, ...] = ()
     demo: bool = False
     alerts: AlertSettings = dataclasses.field(default_factory=AlertSettings, repr=False)
 
@@ -123,6 +128,18 @@ class _EnvSchema(Schema):
     auth_username = fields.String(data_key="AUTH_USERNAME", validate=validate.Length(min=1))
     auth_password = fields.String(data_key="AUTH_PASSWORD")
     geoip = fields.String(data_key="GEOIP", validate=validate.OneOf(["country", "asn", "off"]))
+    session_idle_minutes = fields.Integer(data_key="SESSION_IDLE_MINUTES", validate=validate.Range(min=1, max=10080))
+    session_max_hours = fields.Integer(data_key="SESSION_MAX_HOURS", validate=validate.Range(min=1, max=8760))
+    trusted_proxies = fields.String(data_key="TRUSTED_PROXIES")
+    allowed_hosts = fields.String(data_key="ALLOWED_HOSTS")
+
+    @validates_schema
+    def _check_proxies(self, data, **kwargs):
+        for part in (data.get("trusted_proxies") or "").split(","):
+            try:
+                ipaddress.ip_network(part.strip(), strict=False) if part.strip() else None
+            except ValueError:
+                raise ValidationError(f"{part.strip()!r} is not an IP address or CIDR network", "TRUSTED_PROXIES")
 
     @validates_schema
     def _check_timezone(self, data, **kwargs):
@@ -140,19 +157,27 @@ ENV_VARIABLES = _SCHEMA_VARIABLES + ALERT_ENV_VARIABLES
 def load_settings(environ: dict[str, str], demo: bool = False, need_mailcow: bool = True) -> Settings:
     """Read, validate and freeze the settings; raises SettingsError naming the variable.
     `need_mailcow=False` (importing log files) needs no MAILCOW_URL or key."""
-    given = {key: environ[key] for key in _SCHEMA_VARIABLES if key in environ and (environ[key] != "" or key in ("APP_LOGO_URL", "BLACKLIST_EMAILS", "LOCAL_DOMAINS", "AUTH_PASSWORD"))}
+    given = {key: environ[key] for key in _SCHEMA_VARIABLES if key in environ and (environ[key] != "" or key in ("APP_LOGO_URL", "BLACKLIST_EMAILS", "LOCAL_DOMAINS", "AUTH_PASSWORD", "TRUSTED_PROXIES", "ALLOWED_HOSTS"))}
     try:
         values = _EnvSchema().load(given)
     except ValidationError as error:
         variable, messages = sorted(error.normalized_messages().items())[0]
         if variable == "_schema":
             variable = "TZ"
+        if isinstance(messages, dict):   # a schema-level check names its variable
+            variable, messages = next(iter(messages.items()))
         problem = messages[0] if isinstance(messages, list) else str(messages)
         shown = given.get(variable)
         raise SettingsError(variable, f"{problem.rstrip('.')} (got {shown!r})" if shown is not None and variable != "AUTH_PASSWORD" and variable != "MAILCOW_API_KEY" else problem) from None
-    for name in ("blacklist_emails", "local_domains"):
+    for name in ("blacklist_emails", "local_domains", "allowed_hosts"):
         if name in values:
             values[name] = _comma_list(values[name])
+    if "trusted_proxies" in values:
+        values["trusted_proxies"] = tuple(ipaddress.ip_network(part, strict=False)
+                                          for part in _comma_list(values["trusted_proxies"]))
+    # Without a login, listening on every interface would publish the logs to the network:
+    # only loopback unless APP_HOST says otherwise (the Docker image sets APP_HOST=0.0.0.0).
+    values.setdefault("app_host", "0.0.0.0" if values.get("auth_enabled") else "127.0.0.1")
     if demo:
         values.setdefault("mailcow_url", "http://127.0.0.1")
         values.setdefault("mailcow_api_key", DEMO_API_KEY)

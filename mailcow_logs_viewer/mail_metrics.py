@@ -51,7 +51,7 @@ class MailFigures:
         from .api.queue_health import current_queue_health
 
         with self.app.app_context():
-            health = current_queue_health()
+            health, _ = current_queue_health()
         size = GaugeMetricFamily(f"{PREFIX}_queue_messages", "Messages in mailcow's Postfix queue (live, cached)")
         size.add_metric([], health.size)
         oldest = GaugeMetricFamily(f"{PREFIX}_queue_oldest_age_seconds", "Age of the oldest queued message (0: empty)")

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 PREFIX = "mailcow_logs_viewer"
 SOURCES = ("postfix", "rspamd", "netfilter", "dovecot")
+# Any token is a valid HTTP method and reaches the public routes: a label per raw method would
+# let anyone grow the registry (and /metrics) without bound, so unknown methods count as one.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -218,10 +221,11 @@ def install_metrics(app) -> CollectorRegistry:
         # url_rule is the route template (/api/message/<key>/details), never the raw path, so
         # the label set stays small; anything unrouted counts as one "<unmatched>" endpoint.
         rule = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-        requests_total.labels(rule, request.method, str(response.status_code)).inc()
+        method = request.method if request.method in METHODS else "other"
+        requests_total.labels(rule, method, str(response.status_code)).inc()
         started = g.get("_metrics_started")
         if started is not None:
-            latency.labels(rule, request.method).observe(time.perf_counter() - started)
+            latency.labels(rule, method).observe(time.perf_counter() - started)
         return response
 
     def metrics_view():

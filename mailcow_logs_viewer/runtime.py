@@ -11,7 +11,8 @@ from .correlate import Correlator
 from .domains import refresh_local_domains
 from .ingest import FetchFailed, Ingestor
 from .jobs import JobRunner
-from .mailcow import MailcowClient
+from .mailcow import MailcowAuthError, MailcowClient
+from .mailcow_live import MailcowLive
 from .retention import cleanup
 from .versions import check_versions
 
@@ -27,9 +28,10 @@ class Runtime:
         self.correlator = Correlator(settings.max_correlation_age_minutes)
         self.started_at = time.time()
         self.mailcow_state = {"reachable": None, "last_success": None, "last_error": None, "last_error_at": None}
+        self.key_refused = False     # the last answer from mailcow was a 401: /api/health says degraded
         self._state_lock = threading.Lock()
-        self.cache: dict = {}
-        self.cache_lock = threading.Lock()
+        self.live = MailcowLive(self.client, settings.status_cache_seconds, settings.mailcow_api_key,
+                                self.note_mailcow)
         self.version_checks: dict = {}
         self.alerts = AlertEngine(settings, self.client)
 
@@ -37,6 +39,7 @@ class Runtime:
 
     def note_mailcow(self, error: Exception | None) -> None:
         with self._state_lock:
+            self.key_refused = isinstance(error, MailcowAuthError)
             if error is None:
                 self.mailcow_state.update(reachable=True, last_success=time.time())
             else:
@@ -82,7 +85,8 @@ class Runtime:
         runner.daily(settings.cleanup_hour, settings.tzinfo, "cleanup_logs",
                      f"delete data older than {settings.retention_days} days",
                      lambda: cleanup(settings.retention_days))
-        runner.every(86400, "version_check", "check for new releases", lambda: check_versions(self))
+        if not settings.demo:   # the demo stays off the internet
+            runner.every(86400, "version_check", "check for new releases", lambda: check_versions(self))
         self.runner = runner
         return runner
 

@@ -215,3 +215,20 @@ def assert_hourly_counts_match_messages() -> None:
     kept = database.execute_sql("SELECT hour, total, spam, bounced, rejected, inbound, outbound, internal "
                                 "FROM message_hour WHERE total > 0 ORDER BY hour").fetchall()
     assert kept == direct
+
+
+@contextmanager
+def served(app, threads: int = 4):
+    """`app` behind a real waitress server on a loopback port, in this process; yields its URL."""
+    import threading
+
+    from mailcow_logs_viewer.server import make_server
+
+    server = make_server(app, "127.0.0.1", 0, threads)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.close()
+        thread.join(5)

@@ -12,7 +12,7 @@ import requests
 
 from mailcow_logs_viewer import __version__, create_app
 from mailcow_logs_viewer.api.params import iso
-from mailcow_logs_viewer.api.status import docker_time, split_recipient
+from mailcow_logs_viewer.mailcow_live import docker_time, split_recipient
 from mailcow_logs_viewer.db import database
 from mailcow_logs_viewer.mailcow import MailcowClient
 from mailcow_logs_viewer.runtime import Runtime
@@ -277,10 +277,8 @@ def test_concurrent_requests_ask_mailcow_once(status_app, sim):
 
 
 def test_failure_is_remembered_briefly(make_settings, sim, monkeypatch):
-    from mailcow_logs_viewer.api import status
-
-    monkeypatch.setattr(status, "ERROR_TTL", 0.5)
     app = make_app(make_settings, sim)                   # default cache of 30 s
+    monkeypatch.setattr(app.extensions["runtime"].live.cache, "error_ttl", 0.5)
     client = app.test_client()
     sim.set_fault("unauthorized")                        # each 401 counts toward a ban: do not repeat it
     before = sim.requests["/api/v1/get/mailq/all"]

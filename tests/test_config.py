@@ -3,6 +3,7 @@ error text and repr, and the real CLI turning a bad setting into one line and ex
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import subprocess
 import sys
@@ -36,8 +37,11 @@ def test_defaults():
     assert s.mailcow_verify_ssl is True
     assert s.data_dir == "./data"
     assert s.database_path == Path("./data") / "mailcow-logs.db"
-    assert s.app_host == "0.0.0.0"
+    assert s.app_host == "127.0.0.1"       # without a login, only loopback (issue 17, finding 9)
+    assert load_settings({**REQUIRED, "AUTH_ENABLED": "true", "AUTH_PASSWORD": "pw"}).app_host == "0.0.0.0"
     assert s.app_port == 8080
+    assert (s.session_idle_minutes, s.session_max_hours) == (60, 12)
+    assert s.trusted_proxies == () and s.allowed_hosts == ()
     assert s.auth_enabled is False
     assert s.auth_username == "admin"
     assert s.timezone == "UTC"
@@ -74,7 +78,7 @@ EVERY_VARIABLE = {
     "APP_VERSION_URL": ("http://127.0.0.1:1/app", "app_version_url", "http://127.0.0.1:1/app"),
     "MAILCOW_VERSION_URL": ("http://127.0.0.1:1/mc", "mailcow_version_url", "http://127.0.0.1:1/mc"),
     "DATA_DIR": ("/var/lib/mlv", "data_dir", "/var/lib/mlv"),
-    "APP_HOST": ("127.0.0.1", "app_host", "127.0.0.1"),
+    "APP_HOST": ("0.0.0.0", "app_host", "0.0.0.0"),
     "APP_PORT": ("9090", "app_port", 9090),
     "WEB_THREADS": ("16", "web_threads", 16),
     "DEBUG": ("yes", "debug", True),
@@ -82,6 +86,12 @@ EVERY_VARIABLE = {
     "AUTH_USERNAME": ("root", "auth_username", "root"),
     "AUTH_PASSWORD": ("pw", "auth_password", "pw"),
     "GEOIP": ("asn", "geoip", "asn"),
+    "SESSION_IDLE_MINUTES": ("15", "session_idle_minutes", 15),
+    "SESSION_MAX_HOURS": ("48", "session_max_hours", 48),
+    "TRUSTED_PROXIES": ("10.0.0.0/8, 192.0.2.7,::1", "trusted_proxies",
+                        (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("192.0.2.7/32"),
+                         ipaddress.ip_network("::1/128"))),
+    "ALLOWED_HOSTS": ("Logs.Example.org,localhost", "allowed_hosts", ("localhost", "logs.example.org")),
 }
 
 
@@ -171,6 +181,10 @@ def test_auth_enabled_requires_password():
     ("MAILCOW_URL", "not a url"),
     ("MAILCOW_URL", "ftp://mail.example.com"),
     ("CLEANUP_HOUR", "24"),
+    ("TRUSTED_PROXIES", "10.0.0.0/8,proxy.local"),
+    ("TRUSTED_PROXIES", "10.0.0.0/33"),
+    ("SESSION_IDLE_MINUTES", "0"),
+    ("SESSION_MAX_HOURS", "x"),
 ])
 def test_malformed_value_names_the_variable(variable, value):
     env = {**REQUIRED, "AUTH_ENABLED": "true", "AUTH_PASSWORD": SECRET_PASSWORD, variable: value}

@@ -94,6 +94,8 @@ def test_disk_full_fails_writes_keeps_reads_and_loses_nothing_once_space_is_free
         health = client.get("/api/health")
         assert health.status_code == 200 and health.get_json()["database"] == "connected"
         assert health.get_json()["scheduler"] == "running"
+        assert health.get_json()["status"] == "degraded"                     # Docker's check sees it
+        assert "disk" in health.get_json()["problems"][0]
         # the disk is ours: mailcow answered, so it is not reported unreachable
         assert health.get_json()["mailcow"]["reachable"] is True
         assert client.get("/api/logs/postfix?limit=5").status_code == 200
@@ -110,6 +112,7 @@ def test_disk_full_fails_writes_keeps_reads_and_loses_nothing_once_space_is_free
         subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True, capture_output=True)
         run_scheduled(runner, "fetch_logs")
         assert runner.statuses["fetch_logs"].last_error is None
+        assert client.get("/api/health").get_json()["status"] == "healthy"
         run_scheduled(runner, "fetch_logs")
         stored, expected = _stored_postfix(), _buffer_postfix(simulator)
         assert len(stored) == len(expected) and stored == expected

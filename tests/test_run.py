@@ -156,3 +156,46 @@ def test_two_runtimes_on_one_database_are_refused(make_settings):
         first.stop()
         second.client.close()
         database.close()
+
+
+# ---------------------------------------------------------------- serve flags (issue 13)
+
+@pytest.mark.parametrize("port", ["0", "65536", "-1", "99999"])
+def test_port_out_of_range_is_one_line_and_exit_2(tmp_path, port):
+    env = _clean_env(**base_env(tmp_path / "data"))
+    result = _run([f"--port={port}"], env, tmp_path, timeout=60)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("--port:") and port in lines[0], result.stderr
+
+
+def test_port_in_use_is_one_line_and_exit_2_and_leaves_the_demo_alone(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        demo_db = tmp_path / "data" / "demo.db"
+        demo_db.parent.mkdir(parents=True)
+        demo_db.write_bytes(b"another demo's database")
+        env = _clean_env(DATA_DIR=str(tmp_path / "data"))
+        result = _run(["--demo", "--port", str(port)], env, tmp_path, timeout=60)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"cannot listen on 127.0.0.1:{port}:"), result.stderr
+    assert demo_db.read_bytes() == b"another demo's database"      # nothing was started or removed
+
+
+def test_demo_listens_on_loopback_and_skips_release_checks(tmp_path):
+    port = free_port()
+    app = Process(["--demo", "--port", str(port)], {"DATA_DIR": str(tmp_path / "data"), "APP_HOST": "0.0.0.0"},
+                  tmp_path / "demo.log")
+    try:
+        wait_for(f"http://127.0.0.1:{port}/api/health", timeout=90)
+        assert f"on http://127.0.0.1:{port}/" in app.output()
+        assert "no release checks" in app.output()
+        jobs = requests.get(f"http://127.0.0.1:{port}/api/settings/info", timeout=10).json()["background_jobs"]
+        assert "version_check" not in str(jobs)
+    finally:
+        app.stop()

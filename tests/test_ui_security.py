@@ -194,16 +194,49 @@ def test_login_logout_and_redirect_back(page, auth_server):
 
 
 @browser_only
-def test_a_rejected_session_goes_back_to_login(page, auth_server):
-    page.goto(f"{auth_server}/login")
-    page.evaluate("sessionStorage.setItem('mlv-auth', btoa('admin:stale-password'))")
+def test_a_forged_session_goes_back_to_login(page, auth_server):
+    page.context.add_cookies([{"name": "mlv_session", "value": "made-up.0000", "url": auth_server}])
     page.goto(f"{auth_server}/settings")
     page.wait_for_url(re.compile(r"/login\?next=%2Fsettings$"))
-    assert page.evaluate("sessionStorage.getItem('mlv-auth')") is None
+
+
+@browser_only
+def test_a_new_tab_on_a_permalink_after_login_shows_the_page(page, auth_server):
+    login_then = f"{auth_server}/login?next={quote('/messages?status=bounced', safe='')}"
+    page.goto(login_then)
+    login(page, auth_server)
+    page.wait_for_url(re.compile(r"/messages\?status=bounced$"))
+    cookie = next(c for c in page.context.cookies() if c["name"] == "mlv_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert "mlv_session" not in page.evaluate("document.cookie")   # scripts never see it
+    tab = page.context.new_page()                          # a new tab, a pasted permalink
+    tab.goto(f"{auth_server}/logs/postfix?search=status%3Dbounced")
+    assert tab.url == f"{auth_server}/logs/postfix?search=status%3Dbounced"
+    sync_api.expect(tab.locator("#logout")).to_be_visible()
+    tab.wait_for_load_state("networkidle")
+    sync_api.expect(tab.locator(".state.error")).to_have_count(0)
+    tab.locator("#logout").click()                         # logging out in one tab ends the session
+    tab.wait_for_url(re.compile(r"/login$"))
+    page.goto(f"{auth_server}/status")
+    page.wait_for_url(re.compile(r"/login\?next=%2Fstatus$"))
+
+
+# Every form leaves for evil.example when passed through as given (issue 17, finding 5).
+HOSTILE_NEXT = ["//evil.example/", "///evil.example/", "/\\evil.example/", "\\\\evil.example/", "/\t/evil.example/",
+                "/\r/evil.example/", "/\n/evil.example/", "/\r\n/evil.example/", "\t//evil.example/",
+                " //evil.example/", "/\\/evil.example/", "\\/evil.example/", "https://evil.example/",
+                "http:evil.example", "javascript:alert(1)", "//evil.example@x/", "/\x0b/evil.example/",
+                "%2F%2Fevil.example", "//evil.example/phish"]
 
 
 @browser_only
 def test_login_next_never_leaves_the_site(page, auth_server):
-    page.goto(f"{auth_server}/login?next=//evil.example/phish")
-    login(page, auth_server)
-    page.wait_for_url(f"{auth_server}/")
+    page.route(re.compile(r"^https?://(evil\.example|x)/.*"), lambda route: route.abort())
+    for hostile in HOSTILE_NEXT:
+        page.context.clear_cookies()
+        page.goto(f"{auth_server}/login?next={quote(hostile, safe='')}")
+        login(page, auth_server)
+        page.wait_for_load_state("load")
+        assert page.url.startswith(auth_server + "/"), (hostile, page.url)
+        assert "evil" not in page.url.split("/", 3)[2], (hostile, page.url)
+    assert page.dialogs == []

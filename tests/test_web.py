@@ -126,12 +126,16 @@ def test_login_page_and_logout_button_when_auth_is_on(make_settings):
         html = login.get_data(as_text=True)
         assert 'id="login-form"' in html and 'type="password"' in html
         assert "/static/js/pages/login.js" in html
-        # Shells carry no data, so they need no credentials; their API calls do.
+        # No page shell for a stranger (issue 13): the login page first, then back.
+        stranger = client.get("/messages")
+        assert stranger.status_code == 302 and stranger.headers["Location"] == "/login?next=%2Fmessages"
+        client.post("/login", data={"username": "admin", "password": "s3cret", "next": "/messages"})
         page = client.get("/messages")
         assert page.status_code == 200
         assert 'id="logout"' in page.get_data(as_text=True)
         assert 'data-auth="on"' in page.get_data(as_text=True)
-        assert client.get("/api/messages").status_code == 401
+        assert client.get("/api/messages").status_code == 200               # the session cookie
+        assert app.test_client().get("/api/messages").status_code == 401    # no cookie
     finally:
         database.close()
 

@@ -39,7 +39,7 @@ RULES = {
 
 def read_live(client) -> LiveState:
     """mailcow's queue, containers and vmail disk, shaped like the API answers them."""
-    from ..api.status import _shape_containers, _shape_queue, _shape_storage
+    from ..mailcow_live import PARTS
 
     def read(endpoint, shape):
         try:
@@ -47,8 +47,8 @@ def read_live(client) -> LiveState:
         except MailcowError as error:
             log.info("alerts: %s unreadable: %s", endpoint, error.reason)
             return None
-    return LiveState(queue=read("mailq/all", _shape_queue), containers=read("status/containers", _shape_containers),
-                     storage=read("status/vmail", _shape_storage))
+    return LiveState(queue=read(*PARTS["queue"]), containers=read(*PARTS["containers"]),
+                     storage=read(*PARTS["storage"]))
 
 
 class AlertEngine:

@@ -24,6 +24,17 @@ def mailcow_block() -> dict:
     return state
 
 
+def degraded_by(runtime) -> list[str]:
+    """What keeps the app from doing its job while it still answers (Docker's check fails on it)."""
+    problems = []
+    statuses = dict(runtime.runner.statuses) if runtime.runner is not None else {}
+    if any("disk is full" in (status.last_error or "") for status in statuses.values()):
+        problems.append("the disk under DATA_DIR is full: new log lines cannot be stored")
+    if runtime.key_refused:
+        problems.append("mailcow refuses the API key (401): check MAILCOW_API_KEY and its allowed IPs")
+    return problems
+
+
 @bp.get("/health")
 def health():
     settings = current_app.config["SETTINGS"]
@@ -34,13 +45,16 @@ def health():
         current_app.logger.error("health check: database unreadable: %s", error)
         db_status = "error"
     runner = _runtime().runner
+    problems = degraded_by(_runtime())
     body = {
-        "status": "healthy" if db_status == "connected" else "unhealthy",
+        "status": "unhealthy" if db_status != "connected" else "degraded" if problems else "healthy",
         "database": db_status,
         "version": __version__,
         "scheduler": "running" if runner is not None and runner.alive else "stopped",
         "mailcow": mailcow_block(),
     }
+    if problems:
+        body["problems"] = problems
     if not settings.auth_enabled:
         body["config"] = {
             "fetch_interval": settings.fetch_interval,

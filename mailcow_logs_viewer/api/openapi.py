@@ -116,7 +116,10 @@ ENDPOINTS: dict[str, Endpoint] = {
     # Prometheus
     "metrics": Endpoint("Prometheus metrics (text exposition format)"),
     # pages (HTML shells; their data comes from the API)
-    "web.login": Endpoint("Login page (redirects to the dashboard when authentication is off)"),
+    "web.login": Endpoint("Login page (redirects to the dashboard when authentication is off); POST the form's "
+                          "username and password: a session cookie and a redirect to `next` (a path on this "
+                          "site), or the form again with 401/429"),
+    "web.logout": Endpoint("End the browser session and go to the login page"),
     "web.dashboard": Endpoint("Dashboard page"),
     "web.messages": Endpoint("Messages page"),
     "web.message": Endpoint("Message details page"),
@@ -134,9 +137,10 @@ MAILCOW_BACKED = frozenset({"status.queue", "queue_health.health", "status.quara
                             "status.mailcow_version", "status.mailcow_info", "status.summary"})
 # Views that answer 503 with their normal body when the database is unreadable.
 HEALTH_CHECKS = frozenset({"health.health", "settings.health"})
-REDIRECTS = frozenset({"web.logs_index", "web.login"})
+REDIRECTS = frozenset({"web.logs_index", "web.login", "web.logout"})
 ACCEPTED = frozenset({"alerts.send_test"})     # 202: handed to a background thread
-ALWAYS_REDIRECTS = frozenset({"web.logs_index"})
+ALWAYS_REDIRECTS = frozenset({"web.logs_index", "web.logout"})
+FORM_REDIRECTS = frozenset({"web.login", "web.logout"})
 PATH_ENUMS = {("web.logs", "source"): ["postfix", "rspamd", "netfilter", "dovecot"]}
 
 TAGS = {"health": "Health & Info", "messages": "Messages", "logs": "Logs", "dovecot": "Logs", "stats": "Statistics",
@@ -206,6 +210,9 @@ def _responses(endpoint: str, info: Endpoint, has_path_params: bool, secured: bo
                             "content": _json(r.ErrorSchema)}
     if endpoint in REDIRECTS:
         responses["302"] = {"description": "Redirect", "headers": {"Location": {"schema": {"type": "string"}}}}
+    if endpoint in FORM_REDIRECTS:
+        responses["303"] = {"description": "Redirect after the form (see other)",
+                            "headers": {"Location": {"schema": {"type": "string"}}}}
     if info.params is not None:
         responses["400"] = {"description": "Invalid parameter", "content": _json(r.ErrorSchema)}
     if has_path_params and kind == "json":

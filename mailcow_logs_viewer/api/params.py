@@ -25,6 +25,15 @@ class Text(fields.String):
         super().__init__(validate=[validate.Length(max=MAX_TEXT), _no_nul], **kwargs)
 
 
+class Integer(fields.Integer):
+    """A whole number written in ASCII digits: int() also reads "１２" and "١٢", which no client means."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and not value.isascii():
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class Timestamp(fields.Field):
     """ISO 8601 date or date-time (a missing zone means UTC), or epoch seconds -> int epoch."""
 
@@ -32,7 +41,8 @@ class Timestamp(fields.Field):
         if not isinstance(value, str) or not value.strip() or len(value) > 64:
             raise ValidationError("must be an ISO 8601 date or date-time, e.g. 2025-12-25T10:30:00Z")
         text = value.strip()
-        if text.isdigit():
+        # isdigit() is true for "²" and "①" too, which int() refuses: only ASCII digits are epochs.
+        if text.isascii() and text.isdigit():
             number = int(text)
             if number > 253402300799:
                 raise ValidationError("epoch seconds out of range")
@@ -55,8 +65,8 @@ class QuerySchema(Schema):
 
 
 class PageSchema(QuerySchema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    page = Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    limit = Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
 class DateRangeMixin(QuerySchema):

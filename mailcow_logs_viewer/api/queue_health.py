@@ -7,19 +7,23 @@ from dataclasses import asdict
 from flask import Blueprint, jsonify
 
 from ..queue_health import queue_health
-from .status import _fetch, _fetched_at, _shape_queue
+from .params import iso
+from .status import _marked, _read
 
 bp = Blueprint("queue_health", __name__)
 
 
 def current_queue_health():
-    """The health of the queue as last read from mailcow (cached like /api/queue; 502 when unreadable)."""
-    return queue_health(_fetch("mailq/all", _shape_queue), time.time())
+    """The health of the queue as last read from mailcow (the live read /api/queue uses: cached,
+    never waiting long on mailcow; 502 when it gave no answer yet) and that reading."""
+    reading, = _read("queue")
+    return queue_health(reading.value, time.time()), reading
 
 
 @bp.get("/queue/health")
 def health():
-    body = asdict(current_queue_health())
+    found, reading = current_queue_health()
+    body = asdict(found)
     body["buckets"] = list(body["buckets"])
-    body["fetched_at"] = _fetched_at("mailq/all")
-    return jsonify(body)
+    body["fetched_at"] = iso(reading.fetched_at)
+    return jsonify(_marked(body, reading))

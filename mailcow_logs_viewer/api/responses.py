@@ -88,11 +88,13 @@ class HealthConfigSchema(Response):
 
 
 class HealthSchema(Response):
-    status = Str(metadata={"enum": ["healthy", "unhealthy"]})
+    status = Str(metadata={"enum": ["healthy", "degraded", "unhealthy"],
+                           "description": "degraded (HTTP 200): the disk is full or mailcow refuses the key"})
     database = Str(metadata={"enum": ["connected", "error"]})
     version = Str()
     scheduler = Str(metadata={"enum": ["running", "stopped"]})
     mailcow = One(MailcowStateSchema)
+    problems = StrList(optional=True, metadata={"description": "Why the status is degraded"})
     config = One(HealthConfigSchema, optional=True, metadata={"description": "Only when AUTH_ENABLED is false"})
 
 
@@ -394,6 +396,8 @@ class QueueSchema(Response):
     total = Int()
     data = Many(QueueItemSchema)
     fetched_at = Time(nullable=True)
+    stale = Bool(optional=True, metadata={"description": "Present (true) when mailcow was too slow to answer and "
+                                           "this is its last answer, from fetched_at"})
 
 
 class QuarantineItemSchema(Response):
@@ -414,6 +418,8 @@ class QuarantineSchema(Response):
     total = Int()
     data = Many(QuarantineItemSchema)
     fetched_at = Time(nullable=True)
+    stale = Bool(optional=True, metadata={"description": "Present (true) when mailcow was too slow to answer and "
+                                           "this is its last answer, from fetched_at"})
 
 
 # ------------------------------------------------------------------ statistics
@@ -513,6 +519,13 @@ class RecentActivitySchema(Response):
 
 # ------------------------------------------------------------------ status
 
+class LiveAnswer(Response):
+    """mailcow-backed answers: when mailcow is slow, its last answer, marked (mailcow_live.py)."""
+    stale = Bool(optional=True, metadata={"description": "Present (true) when mailcow was too slow to answer and "
+                                           "this is its last answer, from fetched_at"})
+    fetched_at = Time(optional=True, metadata={"description": "When mailcow gave a stale answer"})
+
+
 class ContainerSchema(Response):
     name = Str()
     state = Str()
@@ -528,19 +541,19 @@ class ContainerSummarySchema(Response):
     not_running = StrList(metadata={"description": "Names of the containers that are not running"})
 
 
-class ContainersSchema(Response):
+class ContainersSchema(LiveAnswer):
     containers = MapOf(fields.Nested(ContainerSchema), metadata={"description": "By mailcow service name"})
     summary = One(ContainerSummarySchema)
 
 
-class StorageSchema(Response):
+class StorageSchema(LiveAnswer):
     disk = Str()
     used = Str()
     total = Str()
     used_percent = Str()
 
 
-class ReleaseSchema(Response):
+class ReleaseSchema(LiveAnswer):
     current_version = Str()
     latest_version = Str(nullable=True)
     update_available = Bool()
@@ -556,7 +569,7 @@ class ActiveCountsSchema(Response):
     active = Int()
 
 
-class MailcowInfoSchema(Response):
+class MailcowInfoSchema(LiveAnswer):
     domains = One(ActiveCountsSchema)
     mailboxes = One(ActiveCountsSchema)
     aliases = One(ActiveCountsSchema)
@@ -574,7 +587,7 @@ class SystemCountsSchema(Response):
     aliases = Int()
 
 
-class StatusSummarySchema(Response):
+class StatusSummarySchema(LiveAnswer):
     containers = One(ContainerSummarySchema)
     storage = One(StorageBriefSchema)
     system = One(SystemCountsSchema)

@@ -17,14 +17,14 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, jsonify
-from marshmallow import fields, validate
+from marshmallow import validate
 
 from ..db import database
 from ..errors import ApiError
 from ..models import Message
 from ..queries import auth_failure_count, blocked_ip_counts, hourly_counts
 from .messages import message_summary
-from .params import QuerySchema, Timestamp, iso, parse_args
+from .params import Integer, QuerySchema, Timestamp, iso, parse_args
 
 bp = Blueprint("stats", __name__)
 
@@ -37,16 +37,16 @@ class EndSchema(QuerySchema):
 
 
 class TimelineSchema(EndSchema):
-    hours = fields.Integer(load_default=24, validate=validate.Range(min=1, max=720))
+    hours = Integer(load_default=24, validate=validate.Range(min=1, max=720))
 
 
 class LimitSchema(EndSchema):
-    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
-    hours = fields.Integer(load_default=168, validate=validate.Range(min=1, max=24 * 365))
+    limit = Integer(load_default=10, validate=validate.Range(min=1, max=100))
+    hours = Integer(load_default=168, validate=validate.Range(min=1, max=24 * 365))
 
 
 class ActivitySchema(EndSchema):
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    limit = Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
 def _end(args: dict) -> int:

@@ -1,7 +1,5 @@
-// The one way pages talk to the server: the same JSON API scripts use, with Basic auth
-// credentials from sessionStorage when authentication is on.
-const AUTH_KEY = "mlv-auth";
-
+// The one way pages talk to the server: the same JSON API scripts use. With authentication
+// on, the browser's session cookie (set by POST /login, HttpOnly) goes with every request.
 export class ApiError extends Error {
   constructor(status, detail) {
     super(detail || `HTTP ${status}`);
@@ -12,25 +10,6 @@ export class ApiError extends Error {
 
 export function authEnabled() {
   return document.body.dataset.auth === "on";
-}
-
-export function storedAuth() {
-  try { return sessionStorage.getItem(AUTH_KEY); } catch (e) { return null; }
-}
-
-export function storeAuth(username, password) {
-  const token = btoa(unescape(encodeURIComponent(`${username}:${password}`)));
-  sessionStorage.setItem(AUTH_KEY, token);
-  return token;
-}
-
-export function clearAuth() {
-  try { sessionStorage.removeItem(AUTH_KEY); } catch (e) { /* ignore */ }
-}
-
-export function authHeaders() {
-  const token = storedAuth();
-  return token ? { Authorization: `Basic ${token}` } : {};
 }
 
 export function goToLogin() {
@@ -51,14 +30,10 @@ export function query(params) {
 }
 
 export async function apiGet(path, params, { signal } = {}) {
-  if (authEnabled() && !storedAuth()) {
-    if (!redirecting) { redirecting = true; goToLogin(); }
-    throw new ApiError(401, "Authentication required");
-  }
   let response;
   try {
     response = await fetch(`/api${path}${query(params)}`, {
-      headers: { Accept: "application/json", ...authHeaders() },
+      headers: { Accept: "application/json" },
       signal,
       cache: "no-store",
     });
@@ -67,7 +42,7 @@ export async function apiGet(path, params, { signal } = {}) {
     throw new ApiError(0, "The server cannot be reached");
   }
   if (response.status === 401) {
-    clearAuth();
+    // The session ended (logout in another tab, idle time, a restart): log in again.
     if (!redirecting) { redirecting = true; goToLogin(); }
     throw new ApiError(401, "Authentication required");
   }
@@ -80,11 +55,11 @@ export async function apiGet(path, params, { signal } = {}) {
   return body;
 }
 
-// A CSV link works as a plain link without auth; with auth, the file is fetched with the
-// header and handed to the browser as a download.
+// With auth, the file is fetched first, so an ended session leads to the login page instead
+// of a download of the 401 answer.
 export async function downloadWithAuth(url, fallbackName) {
-  const response = await fetch(url, { headers: authHeaders() });
-  if (response.status === 401) { clearAuth(); goToLogin(); return; }
+  const response = await fetch(url);
+  if (response.status === 401) { goToLogin(); return; }
   if (!response.ok) throw new ApiError(response.status, `Export failed (HTTP ${response.status})`);
   const blob = await response.blob();
   const disposition = response.headers.get("Content-Disposition") || "";

@@ -1,6 +1,6 @@
 // What every page shares: navigation, theme toggle, logout, footer versions, keyboard
 // shortcuts, and the 30-second auto-refresh with its "updated N s ago" indicator.
-import { apiGet, authEnabled, clearAuth, storedAuth, goToLogin } from "./api.js";
+import { apiGet } from "./api.js";
 import { $, $$, h, ago } from "./dom.js";
 import { fitTables } from "./fit.js";
 
@@ -62,15 +62,6 @@ function initTheme() {
   });
 }
 
-function initLogout() {
-  const button = $("#logout");
-  if (!button) return;
-  button.addEventListener("click", () => {
-    clearAuth();
-    location.assign("/login");
-  });
-}
-
 function initKeyboard() {
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape") {
@@ -114,13 +105,9 @@ async function initFooter() {
 }
 
 export function initShell() {
-  if (authEnabled() && !storedAuth()) {
-    goToLogin();
-    return false;
-  }
+  // With auth on, the server sends a page only with a session; the logout button is a form.
   initNav();
   initTheme();
-  initLogout();
   initKeyboard();
   initFooter();
   fitTables(document.body);

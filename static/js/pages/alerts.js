@@ -1,6 +1,6 @@
 // Open and recent alerts (GET /api/alerts), the messages behind each one, the channels' state,
 // and the "send a test" button (POST /api/alerts/test). Alert text quotes log text: text nodes only.
-import { apiGet, authHeaders } from "../lib/api.js";
+import { apiGet } from "../lib/api.js";
 import { $, h, fmtNumber, timeEl, badge, errorBox, emptyBox, loadingBox, table, dash } from "../lib/dom.js";
 import { initShell, AutoRefresh } from "../lib/shell.js";
 
@@ -49,7 +49,7 @@ async function sendTest() {
   state.textContent = "Sending…";
   try {
     const response = await fetch("/api/alerts/test", {
-      method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json", ...authHeaders() }, body: "{}",
+      method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body: "{}",
     });
     const body = await response.json().catch(() => ({}));
     state.textContent = response.ok ? `Queued for ${body.queued.join(", ")}` : (body.detail || `HTTP ${response.status}`);
