@@ -157,7 +157,7 @@ def test_unknown_pages_get_the_styled_not_found_page(make_page, base):
         page = make_page().page
         page.goto(base + path)
         sync_api.expect(page.locator("[data-not-found]")).to_contain_text(path)
-        sync_api.expect(page.locator("#sidebar .nav a")).to_have_count(10)
+        sync_api.expect(page.locator("#sidebar .nav a")).to_have_count(12)
     assert requests.get(base + "/api/nope", timeout=10).json() == {"detail": "Resource not found"}
 
 
