@@ -1,7 +1,7 @@
 // Authentication failures and bans, built from the netfilter log the API serves
 // (GET /api/logs/netfilter) and the blocked-IP ranking (GET /api/stats/top-blocked-ips).
 import { apiGet } from "../lib/api.js";
-import { $, h, fmtNumber, fmtDelay, timeEl, errorBox, emptyBox, loadingBox, table, badge, parseTime, utcTitle } from "../lib/dom.js";
+import { $, h, fmtNumber, fmtDelay, timeEl, ago, errorBox, emptyBox, loadingBox, table, badge, parseTime, utcTitle } from "../lib/dom.js";
 import { initShell, AutoRefresh } from "../lib/shell.js";
 import { bindFilters } from "../lib/filters.js";
 import { readParams, dateParams, buildSearch } from "../lib/url.js";
