@@ -123,7 +123,7 @@ class _EnvSchema(Schema):
             try:
                 ZoneInfo(data["timezone"])
             except (ZoneInfoNotFoundError, ValueError):
-                raise ValidationError("unknown time zone", "TZ")
+                raise ValidationError("unknown time zone", "TZ") from None
 
 
 ENV_VARIABLES = tuple(field.data_key for field in _EnvSchema().fields.values())
