@@ -1,16 +1,16 @@
 """GET /api/messages and GET /api/message/{correlation_key}/details."""
 from __future__ import annotations
 
-from functools import reduce
-from operator import or_
-
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app
 from marshmallow import fields, validate
 
 from ..errors import ApiError
-from ..models import Leg, Message, NetfilterLine, PostfixLine, RspamdRow
-from ..queries import DIRECTIONS, STATUSES, count_messages, decode_json, list_messages, outcomes_by_message
-from .params import DateRangeMixin, PageSchema, Text, iso, page_envelope, parse_args
+from ..queries import ADMIN
+from ..queries.message_details import message_details as details_of
+from ..queries.messages import message_page
+from ..vocabulary import DIRECTIONS, STATUSES
+from .params import DateRangeMixin, PageSchema, Text, parse_args
+from .serialize import answer
 
 bp = Blueprint("messages", __name__)
 
@@ -29,138 +29,18 @@ class MessageListSchema(MessageFilterSchema, PageSchema):
     pass
 
 
-def message_summary(message: Message, outcomes=None) -> dict:
-    recipients = [r for r in (message.recipients or "").split(", ") if r]
-    item = {
-        "correlation_key": message.correlation_key,
-        "message_id": message.message_id,
-        "queue_id": message.queue_id,
-        "sender": message.sender,
-        "recipient": recipients[0] if recipients else None,
-        "subject": message.subject,
-        "direction": message.direction,
-        "final_status": message.final_status,
-        "is_complete": message.is_complete,
-        "first_seen": iso(message.first_seen),
-        "last_seen": iso(message.last_seen),
-        "spam_score": message.spam_score,
-        "is_spam": message.is_spam,
-        "user": message.user,
-        "ip": message.ip,
-        "recipients": recipients,
-        "recipient_count": message.recipient_count,
-        "queue_ids": message.queue_ids.split() if message.queue_ids else [],
-        "size": message.size,
-        "reject_reason": message.reject_reason,
-    }
-    if outcomes is not None:
-        item["outcomes"] = [{"recipient": o.recipient, "status": o.status} for o in outcomes]
-    return item
+def search_cap() -> int:
+    return current_app.config["SETTINGS"].max_search_results
 
 
 @bp.get("/messages")
 def messages():
-    args = parse_args(MessageListSchema())
-    page, limit = args["page"], args["limit"]
-    rows = list_messages(args, (page - 1) * limit, limit)
-    outcomes = outcomes_by_message([m.id for m in rows])
-    data = [message_summary(m, outcomes[m.id]) for m in rows]
-    # A text search stops counting at MAX_SEARCH_RESULTS: the page itself is found from the
-    # newest end, but an exact total would walk every match.
-    cap = current_app.config["SETTINGS"].max_search_results if args.get("search") else None
-    return jsonify(page_envelope(count_messages(args, cap), page, limit, data))
-
-
-def postfix_line_item(line: dict) -> dict:
-    return {"id": line["id"], "time": iso(line["time"]), "program": line["program"], "priority": line["priority"],
-            "message": line["message"], "queue_id": line["queue_id"], "recipient": line["recipient"],
-            "status": line["status"], "relay": line["relay"], "delay": line["delay"], "dsn": line["dsn"]}
-
-
-def rspamd_item(row: dict) -> dict:
-    return {
-        "time": iso(row["time"]), "message_id": row["message_id"], "subject": row["subject"],
-        "score": row["score"], "required_score": row["required_score"], "action": row["action"],
-        "symbols": decode_json(row["symbols"], {}), "is_spam": row["is_spam"], "direction": row["direction"],
-        "ip": row["ip"], "user": row["user"], "has_auth": row["has_auth"], "size": row["size"],
-        "sender_smtp": row["sender_smtp"], "sender_mime": row["sender_mime"],
-        "recipients_smtp": decode_json(row["recipients_smtp"], []),
-        "recipients_mime": decode_json(row["recipients_mime"], []),
-    }
-
-
-def netfilter_item(row: NetfilterLine) -> dict:
-    return {"id": row.id, "time": iso(row.time), "priority": row.priority, "message": row.message, "ip": row.ip,
-            "rule_id": row.rule_id, "attempts_left": row.attempts_left, "username": row.username,
-            "auth_method": row.auth_method, "action": row.action}
+    return answer(message_page(ADMIN, parse_args(MessageListSchema()), search_cap()))
 
 
 @bp.get("/message/<correlation_key>/details", merge_slashes=False)
 def message_details(correlation_key: str):
-    if len(correlation_key) > 128:
+    details = details_of(ADMIN, correlation_key)
+    if details is None:
         raise ApiError(404, "Message not found")
-    message = Message.get_or_none(Message.correlation_key == correlation_key)
-    if message is None:
-        raise ApiError(404, "Message not found")
-    legs = list(Leg.select().where(Leg.message_ref == message.id).order_by(Leg.first_time, Leg.id).dicts())
-    in_leg = reduce(or_, [(PostfixLine.queue_id == leg["queue_id"]) &
-                          PostfixLine.time.between(leg["first_time"], leg["last_time"]) for leg in legs],
-                    PostfixLine.message_ref == message.id)
-    lines = list(PostfixLine.select().where(in_leg).order_by(PostfixLine.time, PostfixLine.id).dicts())
-    rows = list(RspamdRow.select().where(RspamdRow.message_ref == message.id).order_by(RspamdRow.time, RspamdRow.id).dicts())
-    outcomes = outcomes_by_message([message.id])[message.id]
-
-    items = [postfix_line_item(line) for line in lines]
-    by_recipient: dict[str, list] = {o.recipient: [] for o in outcomes}
-    by_recipient["_system"] = []
-    for item in items:
-        by_recipient.setdefault(item["recipient"] or "_system", []).append(item)
-    def lines_of(leg: dict) -> list:
-        return [item for line, item in zip(lines, items) if line["queue_id"] == leg["queue_id"]
-                and leg["first_time"] <= line["time"] <= leg["last_time"]]
-
-    body = message_summary(message)
-    body["rspamd"] = rspamd_item(rows[-1]) if rows else None
-    body["rspamd_history"] = [rspamd_item(r) for r in rows]
-    body["postfix"] = items
-    body["postfix_by_recipient"] = by_recipient
-    body["netfilter"] = _netfilter_around(message)
-    body["outcomes"] = [{"recipient": o.recipient, "orig_to": o.orig_to, "status": o.status, "dsn": o.dsn,
-                         "relay": o.relay, "delay": o.delay, "reply": o.reply, "attempts": o.attempts,
-                         "last_time": iso(o.last_time)} for o in outcomes]
-    body["legs"] = [{"queue_id": leg["queue_id"], "role": _leg_role(leg, message, i), "first_seen": iso(leg["first_time"]),
-                     "last_seen": iso(leg["last_time"]), "removed": leg["removed"], "client_ip": leg["client_ip"],
-                     "lines": lines_of(leg)} for i, leg in enumerate(legs)]
-    body["related"] = _related(message)
-    return jsonify(body)
-
-
-def _leg_role(leg: dict, message: Message, index: int) -> str:
-    if leg["role"] != "primary":
-        return leg["role"]
-    if message.related_ref is not None:
-        return "notice"
-    return "primary" if index == 0 else "retry"
-
-
-def _netfilter_around(message: Message) -> list:
-    if not message.ip:
-        return []
-    rows = (NetfilterLine.select()
-            .where(NetfilterLine.ip == message.ip,
-                   NetfilterLine.time.between(message.first_seen - 3600, message.last_seen + 3600))
-            .order_by(NetfilterLine.time, NetfilterLine.id).limit(500))
-    return [netfilter_item(r) for r in rows]
-
-
-def _related(message: Message) -> list:
-    related = []
-    if message.related_ref is not None:
-        original = Message.get_or_none(Message.id == message.related_ref)
-        if original is not None:
-            related.append(("reports_on", original))
-    for notice in Message.select().where(Message.related_ref == message.id).order_by(Message.first_seen):
-        related.append(("notice", notice))
-    return [{"correlation_key": m.correlation_key, "relation": relation, "sender": m.sender, "subject": m.subject,
-             "final_status": m.final_status, "first_seen": iso(m.first_seen), "recipients": m.recipients}
-            for relation, m in related]
+    return answer(details)
