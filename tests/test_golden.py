@@ -59,6 +59,8 @@ REQUESTS = {
     "stats-top-spam-triggers": "/api/stats/top-spam-triggers",
     "stats-top-blocked-ips": "/api/stats/top-blocked-ips",
     "stats-recent-activity": "/api/stats/recent-activity",
+    "stats-auth-failures": "/api/stats/auth-failures",
+    "stats-auth-failures-bans": "/api/stats/auth-failures?action=banned&start_date=2026-03-02T09:00:00Z&limit=5",
     "status-containers": "/api/status/containers",
     "status-storage": "/api/status/storage",
     "status-version": "/api/status/version",

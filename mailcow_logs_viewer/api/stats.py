@@ -1,4 +1,5 @@
-"""GET /api/stats/...: dashboard counters, timeline, top spam symbols, top blocked IPs, activity.
+"""GET /api/stats/...: dashboard counters, timeline, top spam symbols, top blocked IPs, activity,
+and the security page's authentication failures.
 
 What each number means is defined in queries/statistics.py (and the README).
 """
@@ -11,7 +12,8 @@ from marshmallow import fields, validate
 
 from ..queries import ADMIN
 from ..queries import statistics as q
-from .params import QuerySchema, parse_args
+from ..queries.security import auth_failures as auth_failures_of
+from .params import DateRangeMixin, QuerySchema, Text, parse_args
 from .serialize import answer
 
 bp = Blueprint("stats", __name__)
@@ -61,3 +63,18 @@ def top_blocked_ips():
 @bp.get("/stats/recent-activity")
 def recent_activity():
     return answer({"activity": q.recent_activity(ADMIN, parse_args(ActivitySchema())["limit"])})
+
+
+class AuthFailureFilterSchema(DateRangeMixin):
+    ip = Text()
+    username = Text()
+    action = fields.String(validate=validate.OneOf(("auth_failure", "banned")),
+                           metadata={"description": "Only failures or only bans (default both)"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500),
+                           metadata={"description": "Rows of each ranking"})
+
+
+@bp.get("/stats/auth-failures")
+def auth_failures():
+    args = parse_args(AuthFailureFilterSchema())
+    return answer(auth_failures_of(ADMIN, args, _now(), args["limit"]))
