@@ -117,8 +117,14 @@ def _migration_3_hourly_counts(db: SqliteDatabase) -> None:
                    f"SELECT first_seen / 3600, {sums} FROM message GROUP BY first_seen / 3600")
 
 
+def _migration_4_message_order(db: SqliteDatabase) -> None:
+    """Version 4: an index in the messages list's order, so a deep page skips index entries
+    instead of sorting every message before it."""
+    db.execute_sql('CREATE INDEX IF NOT EXISTS "message_first_seen" ON "message" ("first_seen")')
+
+
 # MIGRATIONS[n] upgrades a file from version n+1 to n+2. Version 1 is the first release's schema.
-MIGRATIONS = [_migration_2_message_search, _migration_3_hourly_counts]
+MIGRATIONS = [_migration_2_message_search, _migration_3_hourly_counts, _migration_4_message_order]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

@@ -12,6 +12,9 @@ from flask import jsonify
 from ..queries.results import ABSENT
 
 
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
 @cache
 def _fields(cls) -> tuple[tuple[str, bool], ...]:
     return tuple((f.name, bool(f.metadata.get("inline"))) for f in fields(cls))
@@ -21,7 +24,9 @@ def _object(value) -> dict:
     body = {}
     for name, inline in _fields(type(value)):
         item = getattr(value, name)
-        if inline:
+        if type(item) in _SCALARS:       # most fields: no call per field (a page has thousands)
+            body[name] = item
+        elif inline:
             body.update(_object(item))
         elif item is not ABSENT:
             body[name] = plain(item)
@@ -29,12 +34,15 @@ def _object(value) -> dict:
 
 
 def plain(value):
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is list:
+        return [plain(item) for item in value]
+    if kind is dict:
+        return {key: plain(item) for key, item in value.items()}
     if is_dataclass(value):
         return _object(value)
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
     return value
 
 

@@ -34,6 +34,9 @@ def decode_json(text: str | None, default):
 
 def page_of(query, order, offset: int, limit: int, model):
     """Rows `offset`..`offset+limit` of `query` in `order`: the position is found on the ids
-    alone (the time indexes cover them), so a deep page does not read every row before it."""
-    ids = query.clone().select(model.id).order_by(*order).offset(offset).limit(limit)
+    alone (the time indexes cover them), so a deep page does not read every row before it.
+
+    Two statements on purpose: with the ids as a subquery SQLite may walk the whole order
+    index testing each row against it; a literal list of at most `limit` ids it looks up."""
+    ids = [row[0] for row in query.clone().select(model.id).order_by(*order).offset(offset).limit(limit).tuples()]
     return query.where(model.id.in_(ids)).order_by(*order)
