@@ -33,7 +33,7 @@ class Timestamp(fields.Field):
         if not isinstance(value, str) or not value.strip() or len(value) > 64:
             raise ValidationError("must be an ISO 8601 date or date-time, e.g. 2025-12-25T10:30:00Z")
         text = value.strip()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():   # "¹" is a digit to isdigit(), not to int()
             number = int(text)
             if number > 253402300799:
                 raise ValidationError("epoch seconds out of range")

@@ -117,13 +117,15 @@ def auth_failures(scope: Scope, args: dict, now: int, limit: int) -> AuthFailure
 
 
 def _timeline(where, args: dict, now: int) -> tuple[str, list[FailureBucket]]:
-    """Every hour (or day) from the range's start, or the first event, to its end or now."""
-    first = args.get("start_date")
-    if first is None:
-        first = NetfilterLine.select(fn.MIN(NetfilterLine.time)).where(where).scalar()
-    if first is None:
+    """Every hour (or day) from the first event in range (or the range's start, if later) to
+    the range's end or now. Clamped to the events and now, so a range of centuries is not
+    centuries of empty buckets."""
+    oldest, newest = NetfilterLine.select(fn.MIN(NetfilterLine.time), fn.MAX(NetfilterLine.time)).where(where).tuples().get()
+    if oldest is None:
         return "hour", []
-    last = args.get("end_date") if args.get("end_date") is not None else now
+    first = max(oldest, args["start_date"]) if args.get("start_date") is not None else oldest
+    last = args["end_date"] if args.get("end_date") is not None else now
+    last = max(min(last, max(now, newest)), first)
     step = HOUR if last - first <= HOURLY_UP_TO else DAY
     bucket = (NetfilterLine.time / step).alias("bucket")
     counts = {b: (f, n) for b, f, n in NetfilterLine.select(bucket, fn.SUM(is_auth_failure()), fn.SUM(_banned()))
