@@ -42,9 +42,9 @@ def statements(client, url: str) -> int:
     # the two auth-failure counts
     ("/api/stats/dashboard", 8),
     # local domains, import states, gaps; per source its id bounds (cached count) and oldest
-    # line; the message total, incomplete and expired counts, the correlator's position, the
-    # newest incomplete messages
-    ("/api/settings/info", 17),
+    # line and its API traffic (kept in State); the message total, incomplete and expired
+    # counts, the correlator's position, the newest incomplete messages
+    ("/api/settings/info", 20),
 ])
 def test_statement_counts_are_pinned(client, url, expected):
     assert statements(client, url) - READING == expected, url
