@@ -18,7 +18,7 @@ def _content_security_policy(settings) -> str:
             + "; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
-def create_app(settings, runtime=None, open_db: bool = True) -> Flask:
+def create_app(settings, runtime=None) -> Flask:
     """The Flask app factory. `runtime` carries the scheduler and mailcow client when running."""
     from .api import register_api
     from .auth import install_auth
@@ -32,8 +32,7 @@ def create_app(settings, runtime=None, open_db: bool = True) -> Flask:
     app.config["SETTINGS"] = settings
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False
-    if open_db:
-        open_database(settings.database_path)
+    open_database(settings.database_path)
     app.extensions["runtime"] = runtime or Runtime(settings)
     register_error_handlers(app)
     install_auth(app)

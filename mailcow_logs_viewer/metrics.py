@@ -12,7 +12,7 @@ import logging
 import os
 import time
 
-from flask import Response, current_app, g, request
+from flask import Response, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -233,8 +233,4 @@ def install_metrics(app) -> CollectorRegistry:
     return registry
 
 
-def registry_of(app=None) -> CollectorRegistry:
-    return (app or current_app).extensions["metrics_registry"]
-
-
-__all__ = ["install_metrics", "registry_of", "StoreCollector"]
+__all__ = ["install_metrics", "StoreCollector"]

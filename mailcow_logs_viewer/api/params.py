@@ -11,6 +11,7 @@ from flask import request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from ..errors import ApiError
+from ..queries.results import iso  # noqa: F401  (status.py writes times with it)
 
 MAX_TEXT = 500
 
@@ -32,7 +33,7 @@ class Timestamp(fields.Field):
         if not isinstance(value, str) or not value.strip() or len(value) > 64:
             raise ValidationError("must be an ISO 8601 date or date-time, e.g. 2025-12-25T10:30:00Z")
         text = value.strip()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():   # "¹" is a digit to isdigit(), not to int()
             number = int(text)
             if number > 253402300799:
                 raise ValidationError("epoch seconds out of range")
@@ -83,12 +84,3 @@ def parse_args(schema: Schema, source=None) -> dict:
         raise ApiError(400, f"Invalid parameter '{name}': {problem}") from None
 
 
-def page_envelope(total: int, page: int, limit: int, data: list) -> dict:
-    return {"total": total, "page": page, "limit": limit, "pages": (total + limit - 1) // limit if total else 0,
-            "data": data}
-
-
-def iso(epoch: int | float | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

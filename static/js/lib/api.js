@@ -1,5 +1,7 @@
 // The one way pages talk to the server: the same JSON API scripts use, with Basic auth
 // credentials from sessionStorage when authentication is on.
+import { buildSearch } from "./url.js";
+
 const AUTH_KEY = "mlv-auth";
 
 export class ApiError extends Error {
@@ -40,16 +42,6 @@ export function goToLogin() {
 
 let redirecting = false;
 
-export function query(params) {
-  const usp = new URLSearchParams();
-  for (const [key, value] of Object.entries(params || {})) {
-    if (value === undefined || value === null || value === "") continue;
-    usp.set(key, String(value));
-  }
-  const text = usp.toString();
-  return text ? `?${text}` : "";
-}
-
 export async function apiGet(path, params, { signal } = {}) {
   if (authEnabled() && !storedAuth()) {
     if (!redirecting) { redirecting = true; goToLogin(); }
@@ -57,7 +49,7 @@ export async function apiGet(path, params, { signal } = {}) {
   }
   let response;
   try {
-    response = await fetch(`/api${path}${query(params)}`, {
+    response = await fetch(`/api${path}${buildSearch(params || {})}`, {
       headers: { Accept: "application/json", ...authHeaders() },
       signal,
       cache: "no-store",
