@@ -22,7 +22,7 @@ class _App(Flask):
     from .json_provider import FiniteJSONProvider as json_provider_class
 
 
-def create_app(settings, runtime=None, open_db: bool = True) -> Flask:
+def create_app(settings, runtime=None) -> Flask:
     """The Flask app factory. `runtime` carries the scheduler and mailcow client when running."""
     from .api import register_api
     from .auth import install_auth
@@ -37,8 +37,7 @@ def create_app(settings, runtime=None, open_db: bool = True) -> Flask:
     app.config["SETTINGS"] = settings
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False
-    if open_db:
-        open_database(settings.database_path)
+    open_database(settings.database_path)
     app.extensions["runtime"] = runtime or Runtime(settings)
     register_error_handlers(app)
     install_host_check(app)

@@ -115,6 +115,8 @@ class _EnvSchema(Schema):
     local_domains = fields.String(data_key="LOCAL_DOMAINS")
     max_search_results = fields.Integer(data_key="MAX_SEARCH_RESULTS", validate=validate.Range(min=1, max=1000000))
     csv_export_limit = fields.Integer(data_key="CSV_EXPORT_LIMIT", validate=validate.Range(min=1, max=10000000))
+    # Accepted for compatibility with older deployments and shown in settings/info; nothing runs
+    # in parallel on it: one writer thread runs every job.
     scheduler_workers = fields.Integer(data_key="SCHEDULER_WORKERS", validate=validate.Range(min=1, max=64))
     status_cache_seconds = fields.Integer(data_key="STATUS_CACHE_SECONDS", validate=validate.Range(min=0, max=3600))
     app_version_url = fields.String(data_key="APP_VERSION_URL")
@@ -139,7 +141,7 @@ class _EnvSchema(Schema):
             try:
                 ipaddress.ip_network(part.strip(), strict=False) if part.strip() else None
             except ValueError:
-                raise ValidationError(f"{part.strip()!r} is not an IP address or CIDR network", "TRUSTED_PROXIES")
+                raise ValidationError(f"{part.strip()!r} is not an IP address or CIDR network", "TRUSTED_PROXIES") from None
 
     @validates_schema
     def _check_timezone(self, data, **kwargs):
@@ -147,7 +149,7 @@ class _EnvSchema(Schema):
             try:
                 ZoneInfo(data["timezone"])
             except (ZoneInfoNotFoundError, ValueError):
-                raise ValidationError("unknown time zone", "TZ")
+                raise ValidationError("unknown time zone", "TZ") from None
 
 
 _SCHEMA_VARIABLES = tuple(field.data_key for field in _EnvSchema().fields.values())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from peewee import DatabaseError, SqliteDatabase
+from peewee import DatabaseError, InterfaceError, SqliteDatabase
 
 
 class _Database(SqliteDatabase):
@@ -29,6 +29,11 @@ database = _Database(None)
 PRAGMAS = {
     "journal_mode": "wal",
     "synchronous": "normal",      # durable at checkpoints; WAL keeps the file consistent on a crash
+    # No column is declared a foreign key: the `*_ref` columns are plain integers that the
+    # correlator rewrites while it rebuilds messages, and retention and the blacklist delete
+    # lines and messages in separate bounded batches, so a declared constraint would fail
+    # mid-pass. The pragma costs nothing while nothing is declared, and stays on so a key
+    # declared later with its deletes is enforced.
     "foreign_keys": 1,
     "busy_timeout": 10000,        # ms a reader or the writer waits for a lock before giving up
     "cache_size": -8000,          # 8 MB page cache per connection (one per waitress thread)
@@ -131,8 +136,15 @@ def _migration_5_mailbox_stage(db: SqliteDatabase) -> None:
     Recipient._schema.create_indexes(safe=True)     # the new ones; existing ones are kept
 
 
+def _migration_6_message_order(db: SqliteDatabase) -> None:
+    """Version 6: an index in the messages list's order, so a deep page skips index entries
+    instead of sorting every message before it."""
+    db.execute_sql('CREATE INDEX IF NOT EXISTS "message_first_seen" ON "message" ("first_seen")')
+
+
 # MIGRATIONS[n] upgrades a file from version n+1 to n+2. Version 1 is the first release's schema.
-MIGRATIONS = [_migration_2_message_search, _migration_3_hourly_counts, _migration_4_alerts, _migration_5_mailbox_stage]
+MIGRATIONS = [_migration_2_message_search, _migration_3_hourly_counts, _migration_4_alerts, _migration_5_mailbox_stage,
+              _migration_6_message_order]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
@@ -163,6 +175,27 @@ def _check_is_database(path: Path) -> None:
         # Refuse before WAL mode or a migration touches a file a newer release wrote.
         raise StorageError(f"{path} is from a newer release (schema {version}, this release knows "
                            f"{SCHEMA_VERSION}); it was left untouched.")
+
+
+def begin_reading() -> None:
+    """The connection of a request thread refuses writes (PRAGMA query_only) while it serves a
+    request: only the writer thread writes log data, messages and counters. A database that
+    cannot be opened is left to the view, which reports it (the health checks answer 503)."""
+    _set_query_only(1)
+
+
+def end_reading(_error=None) -> None:
+    # The same thread may write after the request (tests drive ingest and requests from one thread).
+    _set_query_only(0)
+
+
+def _set_query_only(value: int) -> None:
+    if database.database is None:
+        return
+    try:
+        database.execute_sql(f"PRAGMA query_only = {value}")
+    except (DatabaseError, InterfaceError):
+        pass
 
 
 def open_database(path: Path | str) -> SqliteDatabase:

@@ -16,13 +16,12 @@ from prometheus_client.core import GaugeMetricFamily
 
 from .bans import active_bans
 from .models import ImportState, Message, NetfilterLine
-from .queries import DIRECTIONS, STATUSES
+from .vocabulary import DIRECTIONS, SOURCES, STATUSES
 
 # Counters would each add a `<name>_created` series: noise on every dashboard, never queried.
 disable_created_metrics()
 
 PREFIX = "mailcow_logs_viewer"
-SOURCES = ("postfix", "rspamd", "netfilter", "dovecot")
 
 
 class MailFigures:

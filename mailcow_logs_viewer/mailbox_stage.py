@@ -230,11 +230,6 @@ def load(facts: dict) -> None:
             facts[copy].related_kind = "redirect" if action == "redirect" else "auto_reply"
 
 
-def lines_of(message_id: int) -> list[dict]:
-    """A message's Dovecot lines in time order (details page)."""
-    return _dicts(f"SELECT {_STEP_FIELDS} FROM dovecot_line WHERE message_ref = ? ORDER BY time, id", [message_id])
-
-
 # ---------------------------------------------------------------- the recipient's outcome (pure)
 
 def apply(dovecot: list[dict], outcomes: dict) -> None:

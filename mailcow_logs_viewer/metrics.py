@@ -12,7 +12,7 @@ import logging
 import os
 import time
 
-from flask import Response, current_app, g, request
+from flask import Response, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -20,11 +20,11 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from .mail_metrics import MailFigures
 from .models import Alert, Gap, ImportState, Message, PostfixLine, State
 from .traffic import Traffic
+from .vocabulary import SOURCES
 
 log = logging.getLogger(__name__)
 
 PREFIX = "mailcow_logs_viewer"
-SOURCES = ("postfix", "rspamd", "netfilter", "dovecot")
 # Any token is a valid HTTP method and reaches the public routes: a label per raw method would
 # let anyone grow the registry (and /metrics) without bound, so unknown methods count as one.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -237,8 +237,4 @@ def install_metrics(app) -> CollectorRegistry:
     return registry
 
 
-def registry_of(app=None) -> CollectorRegistry:
-    return (app or current_app).extensions["metrics_registry"]
-
-
-__all__ = ["install_metrics", "registry_of", "StoreCollector"]
+__all__ = ["install_metrics", "StoreCollector"]

@@ -183,6 +183,8 @@ class Message(BaseModel):
         indexes = (
             # Covers the hourly timeline (GROUP BY hour, SUM spam and failures) without table reads.
             (("first_seen", "is_spam", "final_status"), False),
+            # The list's order (first_seen, then id): a deep page skips along this index alone.
+            (("first_seen",), False),
             (("sender", "first_seen"), False),
             (("final_status", "first_seen"), False),
             (("direction", "first_seen"), False),

@@ -10,10 +10,10 @@ import re
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
 from .sessions import COOKIE
+from .vocabulary import SOURCES
 
 web = Blueprint("web", __name__)
 
-LOG_SOURCES = ("postfix", "rspamd", "netfilter", "dovecot")
 
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
@@ -125,7 +125,7 @@ def logs_index():
 
 @web.get("/logs/<source>")
 def logs(source: str):
-    if source not in LOG_SOURCES:
+    if source not in SOURCES:
         abort(404)
     return _page(f"logs_{source}.html", source=source)
 

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from mailcow_logs_viewer import create_app
+from mailcow_logs_viewer.ingest import FetchFailed
 from mailcow_logs_viewer.auth import LOCKOUT_FAILURES, LoginThrottle
 from mailcow_logs_viewer.db import database
 from mailcow_logs_viewer.runtime import Runtime
@@ -252,7 +253,7 @@ def test_health_is_degraded_while_mailcow_refuses_the_key(make_settings, simulat
             assert requests.get(f"{url}/api/health", timeout=10).json()["status"] == "healthy"
             assert _docker_healthcheck(url) == 0
             simulator.set_fault("unauthorized")
-            with pytest.raises(Exception):
+            with pytest.raises(FetchFailed):
                 runtime.fetch_and_correlate()
             health = requests.get(f"{url}/api/health", timeout=10)
             assert health.status_code == 200 and health.json()["status"] == "degraded"

@@ -298,3 +298,24 @@ def test_times_are_local_with_utc_on_hover(make_page, base):
     stamp = first.get_attribute("datetime")
     tokyo_hour = page.evaluate("(iso) => new Date(iso).toLocaleString('en-US', {timeZone: 'Asia/Tokyo', hour: '2-digit', hour12: false})", stamp)
     assert f"{int(tokyo_hour) % 24:02d}:" in first.inner_text() or f"{int(tokyo_hour) % 12 or 12:02d}:" in first.inner_text()
+
+
+def test_security_page_shows_the_servers_counts_in_at_most_three_requests(make_page, base):
+    expected = api(base, "/stats/auth-failures", limit=100)
+    dashboard = api(base, "/stats/dashboard")
+    watched = make_page()
+    requested: list[str] = []
+    # The shell of every page asks /api/info and the two version checks; the rest is the page's own.
+    shell = re.compile(r"/api/(info|status/version|status/app-version)$")
+    watched.page.on("request", lambda r: requested.append(r.url)
+                    if "/api/" in r.url and not shell.search(urlsplit(r.url).path) else None)
+    watched.page.goto(base + "/security")
+    watched.page.wait_for_selector("#by-ip table")
+    watched.page.wait_for_load_state("networkidle")
+    assert len(requested) <= 3, requested
+    failures = watched.page.locator("#sec-counters .stat-value").first.inner_text()
+    # The same rule as the dashboard's: with no range, every stored failure (the live world is 6 h).
+    assert int(re.sub(r"\D", "", failures)) >= expected["failures"] >= dashboard["auth_failures"]["24h"] > 0
+    first = expected["by_ip"][0]["ip"]
+    assert watched.page.locator(f'#by-ip tr[data-ip="{first}"]').count() == 1
+    assert watched.errors == []

@@ -1,16 +1,16 @@
-"""GET /api/logs/dovecot: Dovecot's lines (LMTP deliveries with
-their Sieve verdicts, logins, password checks), with the message each delivery line belongs to."""
+"""GET /api/logs/dovecot: Dovecot's lines (LMTP deliveries with their Sieve verdicts, logins,
+password checks), with the message each delivery line belongs to; failed mailbox logins."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint
 from marshmallow import fields, validate
-from peewee import JOIN
 
-from ..models import DovecotLine, Message
 from ..parsing.dovecot import ACTIONS
-from ..queries import dovecot_filters, dovecot_login_failures, select_where
-from .logs import _total
-from .params import DateRangeMixin, PageSchema, Text, iso, page_envelope, parse_args
+from ..queries import ADMIN
+from ..queries.dovecot import dovecot_page, login_failures as failures_of
+from .messages import search_cap
+from .params import DateRangeMixin, Integer, PageSchema, Text, parse_args
+from .serialize import answer
 
 bp = Blueprint("dovecot", __name__)
 
@@ -30,33 +30,16 @@ class DovecotListSchema(DovecotFilterSchema, PageSchema):
     pass
 
 
-def dovecot_item(row: dict) -> dict:
-    return {"id": row["id"], "time": iso(row["time"]), "priority": row["priority"], "message": row["message"],
-            "parsed": row["parsed"], "kind": row["kind"], "service": row["service"], "user": row["user"],
-            "session": row["session"], "message_id": row["message_id"], "action": row["action"],
-            "folder": row["folder"], "target": row["target"], "ip": row["ip"], "recipient": row["recipient"],
-            "correlation_key": row.get("correlation_key")}
-
-
 @bp.get("/logs/dovecot")
 def dovecot_logs():
-    args = parse_args(DovecotListSchema())
-    where = dovecot_filters(args)
-    total = _total(DovecotLine, where, args)
-    rows = (select_where(DovecotLine, where, DovecotLine, Message.correlation_key)
-            .join(Message, join_type=JOIN.LEFT_OUTER, on=(Message.id == DovecotLine.message_ref))
-            .order_by(DovecotLine.time.desc(), DovecotLine.id.desc())
-            .offset((args["page"] - 1) * args["limit"]).limit(args["limit"]).dicts())
-    return jsonify(page_envelope(total, args["page"], args["limit"], [dovecot_item(r) for r in rows]))
+    return answer(dovecot_page(ADMIN, parse_args(DovecotListSchema()), search_cap()))
 
 
 class LoginFailuresSchema(DateRangeMixin):
-    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+    limit = Integer(load_default=10, validate=validate.Range(min=1, max=100))
 
 
 @bp.get("/stats/dovecot-login-failures")
 def login_failures():
     args = parse_args(LoginFailuresSchema())
-    found = dovecot_login_failures(args.get("start_date"), args.get("end_date"), args["limit"])
-    return jsonify({name: [{**row, "last_seen": iso(row["last_seen"])} for row in rows]
-                    for name, rows in found.items()})
+    return answer(failures_of(ADMIN, args.get("start_date"), args.get("end_date"), args["limit"]))

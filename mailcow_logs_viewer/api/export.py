@@ -8,18 +8,17 @@ from __future__ import annotations
 import csv
 import io
 import time
-from itertools import islice
 
 from flask import Blueprint, Response, current_app, stream_with_context
 
-from ..models import DovecotLine, Message, NetfilterLine, PostfixLine, RspamdRow
-from ..queries import (decode_json, dovecot_filters, filtered_messages, netfilter_filters, outcomes_by_message,
-                       postfix_filters, rspamd_filters, select_where)
-from ..reasons import FAILED, failing_first, short_reason
+from ..queries import ADMIN
+from ..queries.dovecot import dovecot_for_export
+from ..queries.logs import netfilter_for_export, postfix_for_export, rspamd_for_export
+from ..queries.messages import messages_for_export
 from .dovecot import DovecotFilterSchema
 from .logs import NetfilterFilterSchema, PostfixFilterSchema, RspamdFilterSchema
 from .messages import MessageFilterSchema
-from .params import iso, parse_args
+from .params import parse_args
 
 bp = Blueprint("export", __name__)
 
@@ -39,14 +38,52 @@ def inert(value) -> str | int | float:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _stream(name: str, header: list[str], rows) -> Response:
+def _top_symbols(symbols: dict, count: int = 5) -> str:
+    ranked = sorted(symbols.items(), key=lambda item: -abs(item[1].get("score") or 0))[:count]
+    return ", ".join(f"{name}({(data.get('score') or 0):g})" for name, data in ranked)
+
+
+# Each file's columns: (header, the result field or how the cell is made from the result).
+# The rows are the typed results the JSON answers serialize, so a field is defined once.
+MESSAGE_COLUMNS = (("Time", "first_seen"), ("Sender", "sender"), ("Recipient", lambda m: ", ".join(m.recipients)),
+                   ("Subject", "subject"), ("Direction", "direction"), ("Status", "final_status"),
+                   ("Queue ID", "queue_id"), ("Message ID", "message_id"), ("Spam Score", lambda m: _rounded(m.spam_score)),
+                   ("Is Spam", "is_spam"), ("User", "user"), ("IP", "ip"), ("Is Complete", "is_complete"),
+                   # Reason/DSN/Relay: those of the first failed recipient (else the first one), as listed.
+                   ("Reason", "reason"), ("DSN", "first_dsn"), ("Relay", "first_relay"))
+POSTFIX_COLUMNS = (("Time", "time"), ("Program", "program"), ("Priority", "priority"), ("Queue ID", "queue_id"),
+                   ("Message ID", "message_id"), ("Sender", "sender"), ("Recipient", "recipient"),
+                   ("Status", "status"), ("Relay", "relay"), ("Delay", "delay"), ("DSN", "dsn"),
+                   ("Message", "message"))
+RSPAMD_COLUMNS = (("Time", "time"), ("Message ID", "message_id"), ("Subject", "subject"), ("Sender", "sender_smtp"),
+                  ("Recipients", lambda r: ", ".join(r.recipients_smtp)), ("Score", lambda r: _rounded(r.score)),
+                  ("Required Score", "required_score"), ("Action", "action"), ("Direction", "direction"),
+                  ("Is Spam", "is_spam"), ("Has Auth", "has_auth"), ("User", "user"), ("IP", "ip"),
+                  ("Size", "size"), ("Top Symbols", lambda r: _top_symbols(r.symbols)))
+NETFILTER_COLUMNS = (("Time", "time"), ("IP", "ip"), ("Username", "username"), ("Auth Method", "auth_method"),
+                     ("Action", "action"), ("Attempts Left", "attempts_left"), ("Rule ID", "rule_id"),
+                     ("Priority", "priority"), ("Message", "message"))
+DOVECOT_COLUMNS = (("Time", "time"), ("Priority", "priority"), ("Kind", "kind"), ("Service", "service"),
+                   ("User", "user"), ("Session", "session"), ("Message ID", "message_id"), ("Action", "action"),
+                   ("Folder", "folder"), ("Target", "target"), ("IP", "ip"), ("Message", "message"))
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _cell(row, column):
+    return column(row) if callable(column) else getattr(row, column)
+
+
+def _stream(name: str, columns: tuple, rows) -> Response:
     def generate():
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(header)
+        writer.writerow([header for header, _ in columns])
         count = 0
         for row in rows:
-            writer.writerow([inert(v) for v in row])
+            writer.writerow([inert(_cell(row, column)) for _, column in columns])
             count += 1
             if count % _ROWS_PER_CHUNK == 0:
                 yield buffer.getvalue()
@@ -66,80 +103,26 @@ def _limit() -> int:
 
 @bp.get("/export/messages/csv")
 def messages_csv():
-    args = parse_args(MessageFilterSchema())
-    query = (filtered_messages(args).order_by(Message.first_seen.desc(), Message.id.desc())
-             .limit(_limit()).iterator())
-    return _stream("messages", ["Time", "Sender", "Recipient", "Subject", "Direction", "Status", "Queue ID",
-                                "Message ID", "Spam Score", "Is Spam", "User", "IP", "Is Complete", "Reason", "DSN",
-                                "Relay"], _message_rows(query))
-
-
-def _message_rows(query):
-    """One row per message; Reason/DSN/Relay are those of its first failed recipient (else its
-    first recipient), as the list shows them. Outcomes are read per chunk, not per message."""
-    while chunk := list(islice(query, _ROWS_PER_CHUNK)):
-        outcomes = outcomes_by_message([m.id for m in chunk])
-        for m in chunk:
-            ordered = failing_first(outcomes[m.id])
-            first = ordered[0] if ordered else None
-            failed = first if first is not None and first.status in FAILED else None
-            reason = short_reason((failed.reply if failed else None) or (m.reject_reason if failed or not first else None))
-            score = round(m.spam_score, 2) if m.spam_score is not None else None
-            yield (iso(m.first_seen), m.sender, m.recipients, m.subject, m.direction, m.final_status, m.queue_id,
-                   m.message_id, score, m.is_spam, m.user, m.ip, m.is_complete, reason,
-                   first.dsn if first else None, first.relay if first else None)
+    rows = messages_for_export(ADMIN, parse_args(MessageFilterSchema()), _limit())
+    return _stream("messages", MESSAGE_COLUMNS, rows)
 
 
 @bp.get("/export/postfix/csv")
 def postfix_csv():
-    args = parse_args(PostfixFilterSchema())
-    query = (select_where(PostfixLine, postfix_filters(args)).order_by(PostfixLine.time.desc(), PostfixLine.id.desc())
-             .limit(_limit()).tuples().iterator())
-    columns = [f.name for f in PostfixLine._meta.sorted_fields]
-    at = {name: i for i, name in enumerate(columns)}
-    rows = ((iso(r[at["time"]]), r[at["program"]], r[at["priority"]], r[at["queue_id"]], r[at["message_id"]],
-             r[at["sender"]], r[at["recipient"]], r[at["status"]], r[at["relay"]], r[at["delay"]], r[at["dsn"]],
-             r[at["message"]]) for r in query)
-    return _stream("postfix", ["Time", "Program", "Priority", "Queue ID", "Message ID", "Sender", "Recipient",
-                               "Status", "Relay", "Delay", "DSN", "Message"], rows)
-
-
-def _top_symbols(symbols_json: str | None, count: int = 5) -> str:
-    symbols = decode_json(symbols_json, {})
-    ranked = sorted(symbols.items(), key=lambda item: -abs(item[1].get("score") or 0))[:count]
-    return ", ".join(f"{name}({(data.get('score') or 0):g})" for name, data in ranked)
+    return _stream("postfix", POSTFIX_COLUMNS, postfix_for_export(ADMIN, parse_args(PostfixFilterSchema()), _limit()))
 
 
 @bp.get("/export/rspamd/csv")
 def rspamd_csv():
-    args = parse_args(RspamdFilterSchema())
-    query = (select_where(RspamdRow, rspamd_filters(args)).order_by(RspamdRow.time.desc(), RspamdRow.id.desc())
-             .limit(_limit()).iterator())
-    rows = ((iso(r.time), r.message_id, r.subject, r.sender_smtp, ", ".join(decode_json(r.recipients_smtp, [])),
-             None if r.score is None else round(r.score, 2), r.required_score, r.action, r.direction, r.is_spam,
-             r.has_auth, r.user, r.ip, r.size,
-             _top_symbols(r.symbols)) for r in query)
-    return _stream("rspamd", ["Time", "Message ID", "Subject", "Sender", "Recipients", "Score", "Required Score",
-                              "Action", "Direction", "Is Spam", "Has Auth", "User", "IP", "Size", "Top Symbols"], rows)
+    return _stream("rspamd", RSPAMD_COLUMNS, rspamd_for_export(ADMIN, parse_args(RspamdFilterSchema()), _limit()))
 
 
 @bp.get("/export/netfilter/csv")
 def netfilter_csv():
-    args = parse_args(NetfilterFilterSchema())
-    query = (select_where(NetfilterLine, netfilter_filters(args))
-             .order_by(NetfilterLine.time.desc(), NetfilterLine.id.desc()).limit(_limit()).iterator())
-    rows = ((iso(r.time), r.ip, r.username, r.auth_method, r.action, r.attempts_left, r.rule_id, r.priority,
-             r.message) for r in query)
-    return _stream("netfilter", ["Time", "IP", "Username", "Auth Method", "Action", "Attempts Left", "Rule ID",
-                                 "Priority", "Message"], rows)
+    return _stream("netfilter", NETFILTER_COLUMNS,
+                   netfilter_for_export(ADMIN, parse_args(NetfilterFilterSchema()), _limit()))
 
 
 @bp.get("/export/dovecot/csv")
 def dovecot_csv():
-    args = parse_args(DovecotFilterSchema())
-    query = (select_where(DovecotLine, dovecot_filters(args)).order_by(DovecotLine.time.desc(), DovecotLine.id.desc())
-             .limit(_limit()).iterator())
-    rows = ((iso(r.time), r.priority, r.kind, r.service, r.user, r.session, r.message_id, r.action, r.folder,
-             r.target, r.ip, r.message) for r in query)
-    return _stream("dovecot", ["Time", "Priority", "Kind", "Service", "User", "Session", "Message ID", "Action",
-                               "Folder", "Target", "IP", "Message"], rows)
+    return _stream("dovecot", DOVECOT_COLUMNS, dovecot_for_export(ADMIN, parse_args(DovecotFilterSchema()), _limit()))

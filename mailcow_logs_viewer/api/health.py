@@ -6,8 +6,9 @@ import time
 from flask import Blueprint, current_app, jsonify
 
 from .. import APP_NAME, __version__
-from ..db import database
 from ..domains import local_domains
+from ..models import PostfixLine
+from ..queries.settings import read_one_row
 
 bp = Blueprint("health", __name__)
 
@@ -39,7 +40,7 @@ def degraded_by(runtime) -> list[str]:
 def health():
     settings = current_app.config["SETTINGS"]
     try:
-        database.execute_sql("SELECT 1 FROM postfix_line LIMIT 1").fetchall()
+        read_one_row(PostfixLine)
         db_status = "connected"
     except Exception as error:  # the point of a health check: report, never raise
         current_app.logger.error("health check: database unreadable: %s", error)

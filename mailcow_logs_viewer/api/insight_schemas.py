@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import fields
 
-from .responses import Bool, Int, Many, MapOf, Num, Response, Str, StrList, Time, _f
+from .responses.base import Bool, Int, Many, MapOf, Num, Response, Str, StrList, Time, _f
 
 
 class CounterpartSchema(Response):

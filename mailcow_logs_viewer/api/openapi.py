@@ -28,7 +28,7 @@ from .logs import (NetfilterFilterSchema, NetfilterListSchema, PostfixFilterSche
                    RspamdFilterSchema, RspamdListSchema)
 from .messages import MessageFilterSchema, MessageListSchema
 from .params import MAX_TEXT, Text, Timestamp
-from .stats import ActivitySchema, EndSchema, LimitSchema, TimelineSchema
+from .stats import ActivitySchema, AuthFailureFilterSchema, EndSchema, LimitSchema, TimelineSchema
 from .status import SearchSchema
 
 bp = Blueprint("openapi", __name__)
@@ -73,6 +73,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "dovecot.login_failures": Endpoint("Failed Dovecot logins (IMAP, POP3, ManageSieve) by user and by IP",
                                        LoginFailuresSchema, r.DovecotLoginFailuresSchema),
     "stats.recent_activity": Endpoint("Latest messages", ActivitySchema, r.RecentActivitySchema),
+    "stats.auth_failures": Endpoint("Authentication failures and bans by IP, by username and over time",
+                                    AuthFailureFilterSchema, r.AuthFailuresSchema),
     # status (live from mailcow)
     "status.containers": Endpoint("mailcow's containers", None, r.ContainersSchema),
     "status.storage": Endpoint("mailcow's vmail disk usage", None, r.StorageSchema),

@@ -11,6 +11,7 @@ from flask import request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from ..errors import ApiError
+from ..queries.results import iso  # noqa: F401  (status.py writes times with it)
 
 MAX_TEXT = 500
 
@@ -93,12 +94,3 @@ def parse_args(schema: Schema, source=None) -> dict:
         raise ApiError(400, f"Invalid parameter '{name}': {problem}") from None
 
 
-def page_envelope(total: int, page: int, limit: int, data: list) -> dict:
-    return {"total": total, "page": page, "limit": limit, "pages": (total + limit - 1) // limit if total else 0,
-            "data": data}
-
-
-def iso(epoch: int | float | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

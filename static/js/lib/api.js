@@ -1,5 +1,7 @@
 // The one way pages talk to the server: the same JSON API scripts use. With authentication
 // on, the browser's session cookie (set by POST /login, HttpOnly) goes with every request.
+import { buildSearch } from "./url.js";
+
 export class ApiError extends Error {
   constructor(status, detail) {
     super(detail || `HTTP ${status}`);
@@ -19,20 +21,10 @@ export function goToLogin() {
 
 let redirecting = false;
 
-export function query(params) {
-  const usp = new URLSearchParams();
-  for (const [key, value] of Object.entries(params || {})) {
-    if (value === undefined || value === null || value === "") continue;
-    usp.set(key, String(value));
-  }
-  const text = usp.toString();
-  return text ? `?${text}` : "";
-}
-
 export async function apiGet(path, params, { signal } = {}) {
   let response;
   try {
-    response = await fetch(`/api${path}${query(params)}`, {
+    response = await fetch(`/api${path}${buildSearch(params || {})}`, {
       headers: { Accept: "application/json" },
       signal,
       cache: "no-store",

@@ -28,11 +28,6 @@ function append(el, children) {
   }
 }
 
-export function clear(el) {
-  el.replaceChildren();
-  return el;
-}
-
 export function $(selector, root = document) {
   return root.querySelector(selector);
 }

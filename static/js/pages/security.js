@@ -1,5 +1,6 @@
-// Authentication failures and bans, built from the netfilter log the API serves
-// (GET /api/logs/netfilter) and the blocked-IP ranking (GET /api/stats/top-blocked-ips).
+// Authentication failures and bans by IP, by username and over time, as the server counts
+// them (GET /api/stats/auth-failures), what is banned now (GET /api/security/bans) and where the
+// listed IPs are (GET /api/security/places).
 import { apiGet } from "../lib/api.js";
 import { $, h, fmtNumber, fmtDelay, timeEl, ago, errorBox, emptyBox, loadingBox, table, badge, parseTime, utcTitle } from "../lib/dom.js";
 import { initShell, AutoRefresh } from "../lib/shell.js";
@@ -7,125 +8,67 @@ import { bindFilters } from "../lib/filters.js";
 import { readParams, dateParams, buildSearch } from "../lib/url.js";
 import { drawChart, baseOptions, onThemeChange } from "../lib/charts.js";
 
-const PAGE_SIZE = 500;
-const MAX_PAGES = 10;   // the newest 5,000 events: enough for a picture, bounded for the browser
+// The server counts (GET /api/stats/auth-failures) with the dashboard's rule; the page makes
+// three requests per refresh: that one, the bans in force and the countries of the listed IPs.
+const ROWS = 100;
 
-async function fetchEvents(state) {
-  const params = { ...dateParams(state), ip: state.ip, username: state.username, action: state.action, limit: PAGE_SIZE };
-  const events = [];
-  let total = 0;
-  for (let page = 1; page <= MAX_PAGES; page += 1) {
-    const data = await apiGet("/logs/netfilter", { ...params, page });
-    total = data.total || 0;
-    events.push(...(data.data || []));
-    if (page >= (data.pages || 1)) break;
-  }
-  return { events, total };
-}
-
-// mailcow logs one failure as "matched rule id N (… by IP)" plus a countdown line
-// ("N more attempts … until IP is banned"); count the first kind when present.
-function classify(events) {
-  const matched = events.filter((e) => e.action === "warning" && (e.rule_id !== null && e.rule_id !== undefined || e.username));
-  const failures = matched.length ? matched : events.filter((e) => e.action === "warning");
-  const bans = events.filter((e) => e.action === "banned");
-  return { failures, bans };
-}
-
-function aggregate(list, keyOf, otherOf) {
-  const map = new Map();
-  for (const e of list) {
-    const key = keyOf(e);
-    if (!key) continue;
-    if (!map.has(key)) map.set(key, { key, failures: 0, bans: 0, others: new Set(), last: null, methods: new Set() });
-    const entry = map.get(key);
-    if (e.action === "banned") entry.bans += 1; else entry.failures += 1;
-    const other = otherOf(e);
-    if (other) entry.others.add(other);
-    if (e.auth_method) entry.methods.add(e.auth_method);
-    if (!entry.last || String(e.time) > String(entry.last)) entry.last = e.time;
-  }
-  return Array.from(map.values()).sort((a, b) => b.failures + b.bans - (a.failures + a.bans) || String(b.last).localeCompare(String(a.last)));
-}
-
-function counters({ failures, bans }, ips, users) {
+function counters(data) {
   const stat = (label, value, tone) => h("div", { class: `card stat ${tone}` },
     h("span", { class: "stat-label" }, label), h("span", { class: "stat-value" }, fmtNumber(value)));
   $("#sec-counters").replaceChildren(
-    stat("Auth failures", failures.length, "tone-amber"),
-    stat("Bans", bans.length, "tone-red"),
-    stat("Distinct IPs", ips.length, "tone-purple"),
-    stat("Usernames tried", users.length, ""));
+    stat("Auth failures", data.failures, "tone-amber"),
+    stat("Bans", data.bans, "tone-red"),
+    stat("Distinct IPs", data.distinct_ips, "tone-purple"),
+    stat("Usernames tried", data.usernames, ""));
 }
 
 function filterLink(params) {
   return `/security${buildSearch({ ...readParams(), ...params })}`;
 }
 
-function someOf(set, max = 3) {
-  const values = Array.from(set);
+// The first few of a list the server cut at its own limit, and how many there are in all.
+function someOf(values, total = values.length, max = 3) {
   if (!values.length) return h("span", { class: "muted" }, "–");
-  return h("span", { title: values.join(", ") }, values.slice(0, max).join(", ") + (values.length > max ? ` +${values.length - max}` : ""));
+  const shown = Math.min(max, values.length);
+  return h("span", { title: values.join(", ") }, values.slice(0, shown).join(", ") + (total > shown ? ` +${total - shown}` : ""));
 }
 
 function byIpTable(rows) {
   if (!rows.length) return emptyBox("No failures or bans");
   return table(["IP", "Country", { label: "Failures", class: "num" }, { label: "Bans", class: "num" }, "Usernames", "Last seen"],
-    rows.slice(0, 100).map((r) => h("tr", { "data-ip": r.key },
-      h("td", { class: "mono nowrap" }, h("a", { href: filterLink({ ip: r.key }) }, r.key)),
-      h("td", { class: "nowrap", "data-country": r.key }, "…"),
+    rows.map((r) => h("tr", { "data-ip": r.ip },
+      h("td", { class: "mono nowrap" }, h("a", { href: filterLink({ ip: r.ip }) }, r.ip)),
+      h("td", { class: "nowrap", "data-country": r.ip }, "…"),
       h("td", { class: "num" }, fmtNumber(r.failures)),
       h("td", { class: "num" }, r.bans ? badge(fmtNumber(r.bans), "red") : "0"),
-      h("td", { class: "cell-email" }, someOf(r.others)),
-      h("td", null, timeEl(r.last, { short: true })))), { stack: true });
+      h("td", { class: "cell-email" }, someOf(r.usernames, r.username_count)),
+      h("td", null, timeEl(r.last_seen, { short: true })))), { stack: true });
 }
 
 function byUserTable(rows) {
   if (!rows.length) return emptyBox("No usernames in the failures", "Some failures (e.g. SMTP without a login name) carry no username.");
   return table(["Username", { label: "Failures", class: "num" }, "IPs", "Method", "Last seen"],
-    rows.slice(0, 100).map((r) => h("tr", { "data-username": r.key },
-      h("td", { class: "cell-email" }, h("a", { href: filterLink({ username: r.key }) }, r.key)),
+    rows.map((r) => h("tr", { "data-username": r.username },
+      h("td", { class: "cell-email" }, h("a", { href: filterLink({ username: r.username }) }, r.username)),
       h("td", { class: "num" }, fmtNumber(r.failures)),
-      h("td", { class: "mono small" }, someOf(r.others, 2)),
-      h("td", { class: "small" }, someOf(r.methods, 2)),
-      h("td", null, timeEl(r.last, { short: true })))), { stack: true });
+      h("td", { class: "mono small" }, someOf(r.ips, r.ip_count, 2)),
+      h("td", { class: "small" }, someOf(r.methods, r.methods.length, 2)),
+      h("td", null, timeEl(r.last_seen, { short: true })))), { stack: true });
 }
 
 let chartSeries = null;
 
-function buildSeries({ failures, bans }, state) {
-  const times = [...failures, ...bans].map((e) => parseTime(e.time)).filter(Boolean).map((d) => d.getTime());
-  if (!times.length) return null;
-  const start = dateParams(state).start_date ? parseTime(dateParams(state).start_date).getTime() : Math.min(...times);
-  const end = Math.max(Date.now(), ...times);
-  const hourly = end - start <= 4 * 86400 * 1000;
-  const step = hourly ? 3600 * 1000 : 86400 * 1000;
-  const floor = (t) => {
-    const d = new Date(t);
-    if (hourly) d.setMinutes(0, 0, 0); else d.setHours(0, 0, 0, 0);
-    return d.getTime();
-  };
-  const buckets = new Map();
-  for (let t = floor(start); t <= end; t += step) buckets.set(floor(t), { failures: 0, bans: 0 });
-  const add = (list, field) => {
-    for (const e of list) {
-      const d = parseTime(e.time);
-      if (!d) continue;
-      const key = floor(d.getTime());
-      if (!buckets.has(key)) buckets.set(key, { failures: 0, bans: 0 });
-      buckets.get(key)[field] += 1;
-    }
-  };
-  add(failures, "failures");
-  add(bans, "bans");
-  const keys = Array.from(buckets.keys()).sort((a, b) => a - b);
-  const fmt = new Intl.DateTimeFormat(undefined, hourly ? { month: "short", day: "2-digit", hour: "2-digit" } : { month: "short", day: "2-digit" });
+function buildSeries(data) {
+  const buckets = data.timeline || [];
+  if (!buckets.some((b) => b.failures || b.bans)) return null;
+  const hourly = data.unit === "hour";
+  const fmt = new Intl.DateTimeFormat(undefined, hourly ? { month: "short", day: "2-digit", hour: "2-digit" } : { month: "short", day: "2-digit", timeZone: "UTC" });
   return {
-    unit: hourly ? "per hour" : "per day",
-    labels: keys.map((k) => fmt.format(new Date(k))),
-    titles: keys.map((k) => utcTitle(new Date(k).toISOString())),
-    failures: keys.map((k) => buckets.get(k).failures),
-    bans: keys.map((k) => buckets.get(k).bans),
+    unit: hourly ? "per hour" : "per day (UTC)",
+    labels: buckets.map((b) => fmt.format(parseTime(b.time))),
+    titles: buckets.map((b) => utcTitle(b.time)),
+    failures: buckets.map((b) => b.failures),
+    bans: buckets.map((b) => b.bans),
   };
 }
 
@@ -214,23 +157,20 @@ async function load({ background }) {
     $("#bans-now").replaceChildren(errorBox(error, "bans"));
   });
   try {
-    const { events, total } = await fetchEvents(state);
-    const classified = classify(events);
-    const ips = aggregate([...classified.failures, ...classified.bans], (e) => e.ip, (e) => e.username);
-    const users = aggregate(classified.failures, (e) => e.username, (e) => e.ip);
-    counters(classified, ips, users);
-    $("#by-ip").replaceChildren(byIpTable(ips));
-    $("#by-user").replaceChildren(byUserTable(users));
+    // `warning` is what older links call failures.
+    const action = state.action === "warning" ? "auth_failure" : state.action;
+    const params = { ...dateParams(state), ip: state.ip, username: state.username, action, limit: ROWS };
+    const data = await apiGet("/stats/auth-failures", params);
+    counters(data);
+    $("#by-ip").replaceChildren(byIpTable(data.by_ip));
+    $("#by-user").replaceChildren(byUserTable(data.by_username));
     fillCountries().catch(() => { for (const cell of document.querySelectorAll("[data-country]")) cell.textContent = "–"; });
-    $("#sec-note").replaceChildren(total > events.length
-      ? h("div", { class: "alert warn small" }, `Showing the newest ${fmtNumber(events.length)} of ${fmtNumber(total)} events; narrow the time range for exact figures.`)
-      : "");
     const logParams = { ip: state.ip, username: state.username, action: state.action, range: state.range, start_date: state.start_date, end_date: state.end_date };
     $("#ip-log-link").href = `/logs/netfilter${buildSearch(logParams)}`;
-    chartSeries = buildSeries(classified, state);
+    chartSeries = buildSeries(data);
     drawFailures();
   } catch (error) {
-    if (!background) for (const t of targets) $(t).replaceChildren(errorBox(error, "netfilter events"));
+    if (!background) for (const t of targets) $(t).replaceChildren(errorBox(error, "authentication failures"));
     throw error;
   } finally {
     await topIps;

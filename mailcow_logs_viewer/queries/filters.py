@@ -1,9 +1,9 @@
-"""Message filters and searches as Peewee expressions, shared by the API and the CSV export.
+"""Filters and searches as Peewee expressions: every list, its total and its CSV ask these.
 
-Every filter maps onto an index: status, direction, user, ip and the time range use
+Every message filter maps onto an index: status, direction, user, ip and the time range use
 (column, first_seen) indexes; sender, recipient and text search use the trigram FTS index,
 so that `sender=` and `search=` stay fast at hundreds of thousands of messages and see
-every recipient, not only the first.
+every recipient, not only the first. The caller's scope joins the conditions here.
 """
 from __future__ import annotations
 
@@ -13,17 +13,15 @@ from operator import and_, or_
 
 from peewee import SQL, NodeList
 
-from .db import database
-from .models import DovecotLine, Leg, Message, NetfilterLine, PostfixLine, Recipient, RspamdRow
-from .message_scopes import scope_filters
-from .search import Term, fts_phrase, like_pattern, parse
+from ..message_scopes import scope_filters
+from ..models import DovecotLine, Leg, Message, NetfilterLine, PostfixLine, Recipient, RspamdRow
+from ..search import Term, fts_phrase, like_pattern, parse
+from .scope import Scope
 
 MIN_TRIGRAM = 3
 _FTS_COLUMN = {"from": "sender", "to": "recipients", "subject": "subject", "msgid": "message_id",
                "queue": "queue_ids", "user": "user", "ip": "ip"}
 _TEXT_COLUMNS = ("sender", "recipients", "subject", "message_id", "queue_ids")
-STATUSES = ("delivered", "discarded", "bounced", "deferred", "rejected", "pending", "spam")
-DIRECTIONS = ("inbound", "outbound", "internal", "unknown")
 
 
 def _fts(value: str, column: str | None = None):
@@ -119,8 +117,8 @@ def search_and_dates(args: dict, term_expr, time_field) -> list:
     return where
 
 
-def message_filters(args: dict) -> list:
-    where = search_and_dates(args, message_term, Message.first_seen)
+def message_filters(scope: Scope, args: dict) -> list:
+    where = scope.message_filter() + search_and_dates(args, message_term, Message.first_seen)
     if args.get("sender"):
         where.append(_address_match(args["sender"], "sender"))
     if args.get("recipient"):
@@ -136,106 +134,16 @@ def message_filters(args: dict) -> list:
     return where + scope_filters(args)
 
 
-def filtered_messages(args: dict, fields=None):
+def filtered_messages(scope: Scope, args: dict, fields=None):
     query = Message.select(*(fields or ()))
-    where = message_filters(args)
+    where = message_filters(scope, args)
     if where:
         query = query.where(reduce(and_, where))
     return query
 
 
-HOURLY_METRICS = ("total", "spam", "bounced", "rejected", "inbound", "outbound", "internal")
-_ROW_SUMS = ("COUNT(*), SUM(is_spam), SUM(final_status = 'bounced'), SUM(final_status = 'rejected'), "
-             "SUM(direction = 'inbound'), SUM(direction = 'outbound'), SUM(direction = 'internal')")
-HOUR = 3600
 
-
-def hourly_counts(start: int | None = None, end: int | None = None) -> dict[str, int]:
-    """Messages whose first time is within [start, end], by metric: whole hours from the
-    trigger-kept hourly counters, the parts of an hour at either edge counted exactly from
-    the first_seen index. Cost grows with the hours in the range, not with the messages."""
-    low = -(-start // HOUR) if start is not None else None       # first whole hour inside
-    high = (end + 1) // HOUR if end is not None else None        # first hour past the last whole one
-    if low is not None and high is not None and low >= high:
-        return _row_counts(start, end)                           # no whole hour inside
-    where = " AND ".join(c for c, v in (("hour >= ?", low), ("hour < ?", high)) if v is not None)
-    sums = ", ".join(f"COALESCE(SUM({m}), 0)" for m in HOURLY_METRICS)
-    row = database.execute_sql(f"SELECT {sums} FROM message_hour" + (f" WHERE {where}" if where else ""),
-                               [v for v in (low, high) if v is not None]).fetchone()
-    counts = dict(zip(HOURLY_METRICS, row))
-    for edge in ((start, low * HOUR - 1) if low is not None else None, (high * HOUR, end) if high is not None else None):
-        if edge is not None:
-            for metric, value in _row_counts(*edge).items():
-                counts[metric] += value
-    return counts
-
-
-def auth_failure_count(start: int, end: int | None = None) -> int:
-    """Auth failures in [start, end]: netfilter lines whose trigger is a failed login, each
-    attempt once. The dashboard, the digest and the auth alert rules count with this rule."""
-    query = NetfilterLine.select(NetfilterLine.id).where(NetfilterLine.auth_failure == True,  # noqa: E712
-                                                         NetfilterLine.time >= start)
-    if end is not None:
-        query = query.where(NetfilterLine.time <= end)
-    return query.count()
-
-
-def blocked_ip_counts(start: int, limit: int, end: int | None = None) -> list[tuple]:
-    """(ip, matched or banned lines, last seen, bans) of the IPs netfilter warned or banned most."""
-    from peewee import fn
-    where = [NetfilterLine.time >= start, NetfilterLine.ip.is_null(False),
-             (NetfilterLine.rule_id.is_null(False)) | (NetfilterLine.action == "banned")]
-    if end is not None:
-        where.append(NetfilterLine.time <= end)
-    return list(NetfilterLine.select(NetfilterLine.ip, fn.COUNT(NetfilterLine.id).alias("count"),
-                                     fn.MAX(NetfilterLine.time).alias("last_seen"),
-                                     fn.SUM(NetfilterLine.action == "banned").alias("bans"))
-                .where(*where).group_by(NetfilterLine.ip).order_by(fn.COUNT(NetfilterLine.id).desc(), NetfilterLine.ip)
-                .limit(limit).tuples())
-
-
-def _row_counts(start: int | None, end: int | None) -> dict[str, int]:
-    where = " AND ".join(c for c, v in (("first_seen >= ?", start), ("first_seen <= ?", end)) if v is not None)
-    row = database.execute_sql(f"SELECT {_ROW_SUMS} FROM message" + (f" WHERE {where}" if where else ""),
-                               [v for v in (start, end) if v is not None]).fetchone()
-    return {metric: value or 0 for metric, value in zip(HOURLY_METRICS, row)}
-
-
-def _hourly_metric(args: dict) -> str | None:
-    """The hourly counter that answers this filter's total, if one does: no filter, or only
-    a date range with one direction or one status the counters track."""
-    others = {k for k, v in args.items() if v not in (None, "") and k not in ("page", "limit", "start_date", "end_date")}
-    if not others:
-        return "total"
-    if others == {"direction"} and args["direction"] in HOURLY_METRICS:
-        return args["direction"]
-    if others == {"status"} and args["status"] in HOURLY_METRICS:
-        return args["status"]
-    return None
-
-
-def count_messages(args: dict, cap: int | None = None) -> int:
-    metric = _hourly_metric(args)
-    if metric is not None:
-        return hourly_counts(args.get("start_date"), args.get("end_date"))[metric]
-    return capped_count(filtered_messages(args, (Message.id,)), cap)
-
-
-def list_messages(args: dict, offset: int, limit: int) -> list[Message]:
-    return list(filtered_messages(args).order_by(Message.first_seen.desc(), Message.id.desc())
-                .offset(offset).limit(limit))
-
-
-def outcomes_by_message(message_ids: list[int]) -> dict[int, list[Recipient]]:
-    """Per-recipient outcomes for a page of messages in one query."""
-    result: dict[int, list[Recipient]] = {m: [] for m in message_ids}
-    if message_ids:
-        for row in Recipient.select().where(Recipient.message_ref.in_(message_ids)).order_by(Recipient.id):
-            result[row.message_ref].append(row)
-    return result
-
-
-# --------------------------------------------------------------------------- log lists
+# ------------------------------------------------------------------ log lists
 
 def _log_term(fields: dict, anywhere: tuple, exact: tuple = ()):
     """The search-term compiler of a log table: `field:value` looks in that field's column
@@ -270,8 +178,8 @@ dovecot_term = _log_term(
      "status": DovecotLine.action}, (DovecotLine.message,), exact=("status", "folder"))
 
 
-def dovecot_filters(args: dict) -> list:
-    where = search_and_dates(args, dovecot_term, DovecotLine.time)
+def dovecot_filters(scope: Scope, args: dict) -> list:
+    where = scope.line_filter(DovecotLine) + search_and_dates(args, dovecot_term, DovecotLine.time)
     for name, column in (("user", DovecotLine.user), ("message_id", DovecotLine.message_id),
                          ("session", DovecotLine.session), ("kind", DovecotLine.kind),
                          ("action", DovecotLine.action)):
@@ -280,25 +188,8 @@ def dovecot_filters(args: dict) -> list:
     return where
 
 
-def dovecot_login_failures(start: int | None, end: int | None, limit: int) -> dict[str, list[dict]]:
-    """Failed IMAP/POP3/ManageSieve logins by user and by IP: the attempts each login process
-    reports when it disconnects (`auth failed, N attempts`), so each attempt counts once."""
-    where = "kind = 'auth_failure'" + (" AND time >= ?" if start is not None else "") + \
-        (" AND time <= ?" if end is not None else "")
-    params = [v for v in (start, end) if v is not None]
-    result = {}
-    for name, column, other in (("by_user", "user", "ip"), ("by_ip", "ip", "user")):
-        rows = database.execute_sql(
-            f"SELECT {column}, SUM(COALESCE(attempts, 1)), COUNT(DISTINCT {other}), MAX(time) FROM dovecot_line "
-            f"WHERE {where} AND {column} IS NOT NULL GROUP BY {column} ORDER BY 2 DESC, 4 DESC LIMIT ?",
-            [*params, limit]).fetchall()
-        result[name] = [{"key": key, "attempts": attempts, "distinct_others": others, "last_seen": last}
-                        for key, attempts, others, last in rows]
-    return result
-
-
-def postfix_filters(args: dict) -> list:
-    where = search_and_dates(args, postfix_term, PostfixLine.time)
+def postfix_filters(scope: Scope, args: dict) -> list:
+    where = scope.line_filter(PostfixLine) + search_and_dates(args, postfix_term, PostfixLine.time)
     if args.get("sender"):
         queues = Leg.select(Leg.queue_id).where(Leg.sender == args["sender"])
         where.append((PostfixLine.sender == args["sender"]) | PostfixLine.queue_id.in_(queues))
@@ -317,8 +208,8 @@ def postfix_filters(args: dict) -> list:
     return where
 
 
-def rspamd_filters(args: dict) -> list:
-    where = search_and_dates(args, rspamd_term, RspamdRow.time)
+def rspamd_filters(scope: Scope, args: dict) -> list:
+    where = scope.line_filter(RspamdRow) + search_and_dates(args, rspamd_term, RspamdRow.time)
     if args.get("sender"):
         where.append(RspamdRow.sender_smtp == args["sender"])
     if args.get("direction"):
@@ -337,8 +228,8 @@ def rspamd_filters(args: dict) -> list:
     return where
 
 
-def netfilter_filters(args: dict) -> list:
-    where = search_and_dates(args, netfilter_term, NetfilterLine.time)
+def netfilter_filters(scope: Scope, args: dict) -> list:
+    where = scope.line_filter(NetfilterLine) + search_and_dates(args, netfilter_term, NetfilterLine.time)
     if args.get("ip"):
         where.append(NetfilterLine.ip == args["ip"])
     if args.get("username"):
@@ -354,42 +245,3 @@ def netfilter_filters(args: dict) -> list:
 def select_where(model, where: list, *fields):
     query = model.select(*fields)
     return query.where(reduce(and_, where)) if where else query
-
-
-_counts: dict[str, tuple[tuple, int]] = {}
-
-
-def row_count(model) -> int:
-    """COUNT(*) of a whole table, recounted only when its first or last id moved.
-
-    Counting millions of lines on every page view grows with the data; rows are added at
-    the end (new ids) and removed from the start (retention), so an unchanged MIN(id) and
-    MAX(id) mean an unchanged count. (A blacklist purge, which deletes in the middle, is
-    picked up by the next insert.)
-    """
-    table = model._meta.table_name
-    # Two statements: SQLite answers a lone MIN or MAX of the rowid from the b-tree's edge,
-    # but both in one SELECT make it scan the table.
-    bounds = tuple(database.execute_sql(f"SELECT {edge}(id) FROM {table}").fetchone()[0] for edge in ("MIN", "MAX"))
-    cached = _counts.get(table)
-    if cached is None or cached[0] != bounds:
-        cached = (bounds, model.select(model.id).count())
-        _counts[table] = cached
-    return cached[1]
-
-
-def capped_count(query, cap: int | None) -> int:
-    """COUNT(*) that stops at `cap`: a text search over millions of lines must not scan them all
-    just to print a total (MAX_SEARCH_RESULTS)."""
-    if cap is None:
-        return query.count()
-    return query.limit(cap).count()
-
-
-def decode_json(text: str | None, default):
-    if not text:
-        return default
-    try:
-        return json.loads(text)
-    except ValueError:
-        return default

@@ -1,0 +1,169 @@
+"""The messages list and the rows every message answer shares (list, activity, details)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import islice
+
+from ..models import Message, Recipient
+from ..reasons import FAILED, failing_first, reason_key, short_reason
+from .counts import capped_count, hourly_counts, hourly_metric
+from .filters import filtered_messages
+from .results import INLINE, iso, page_of
+from .scope import Scope
+
+NEWEST_FIRST = (Message.first_seen.desc(), Message.id.desc())
+
+
+@dataclass
+class MailboxStep:
+    """What Dovecot did with a delivered recipient (the mailbox stage; null without a Dovecot line)."""
+    folder: str | None
+    redirected_to: list[str]
+    auto_reply: str | None
+    reason: str | None
+
+
+def mailbox_step(outcome: Recipient) -> MailboxStep:
+    return MailboxStep(outcome.folder, [a for a in (outcome.redirected_to or "").split(", ") if a],
+                       outcome.auto_reply, outcome.reason)
+
+
+@dataclass
+class OutcomeBrief:
+    recipient: str
+    status: str
+    dsn: str | None
+    reply: str | None              # shortened, failed recipients only
+    step: MailboxStep = field(metadata=INLINE)
+
+
+@dataclass
+class MessageSummary:
+    correlation_key: str
+    message_id: str | None
+    queue_id: str | None
+    sender: str | None
+    recipient: str | None          # the first recipient
+    subject: str | None
+    direction: str
+    final_status: str
+    is_complete: bool
+    first_seen: str
+    last_seen: str
+    spam_score: float | None
+    is_spam: bool
+    user: str | None
+    ip: str | None
+    recipients: list[str]
+    recipient_count: int
+    queue_ids: list[str]
+    size: int | None
+    reject_reason: str | None
+
+
+@dataclass
+class MessageListItem(MessageSummary):
+    outcomes: list[OutcomeBrief]
+    reason: str | None             # why it failed, shortened (reasons.short_reason)
+    reason_key: str | None         # the normalised reason the reason= filter and top reasons use
+
+
+@dataclass
+class ExportedMessage(MessageListItem):
+    """A messages CSV row: the list item and its first listed recipient's DSN and relay."""
+    first_dsn: str | None
+    first_relay: str | None
+
+
+@dataclass
+class Page:
+    """One page of a list: `data` holds the rows, `total` all that match (capped for a search)."""
+    total: int
+    page: int
+    limit: int
+    pages: int
+    data: list
+
+
+def make_page(total: int, page: int, limit: int, data: list) -> Page:
+    return Page(total, page, limit, (total + limit - 1) // limit if total else 0, data)
+
+
+def recipients_of(message: Message) -> list[str]:
+    return [r for r in (message.recipients or "").split(", ") if r]
+
+
+def summary_fields(message: Message) -> dict:
+    recipients = recipients_of(message)
+    return dict(
+        correlation_key=message.correlation_key, message_id=message.message_id, queue_id=message.queue_id,
+        sender=message.sender, recipient=recipients[0] if recipients else None, subject=message.subject,
+        direction=message.direction, final_status=message.final_status, is_complete=message.is_complete,
+        first_seen=iso(message.first_seen), last_seen=iso(message.last_seen), spam_score=message.spam_score,
+        is_spam=message.is_spam, user=message.user, ip=message.ip, recipients=recipients,
+        recipient_count=message.recipient_count,
+        queue_ids=message.queue_ids.split() if message.queue_ids else [], size=message.size,
+        reject_reason=message.reject_reason)
+
+
+def message_summary(message: Message) -> MessageSummary:
+    return MessageSummary(**summary_fields(message))
+
+
+def count_messages(scope: Scope, args: dict, cap: int | None = None) -> int:
+    # The hourly counters count every message: they answer only for a caller who sees all.
+    metric = hourly_metric(args) if not scope.message_filter() else None
+    if metric is not None:
+        return hourly_counts(args.get("start_date"), args.get("end_date"))[metric]
+    return capped_count(filtered_messages(scope, args, (Message.id,)), cap)
+
+
+def outcomes_by_message(message_ids: list[int]) -> dict[int, list[Recipient]]:
+    """Per-recipient outcomes for a page of messages in one query."""
+    result: dict[int, list[Recipient]] = {m: [] for m in message_ids}
+    if message_ids:
+        for row in Recipient.select().where(Recipient.message_ref.in_(message_ids)).order_by(Recipient.id):
+            result[row.message_ref].append(row)
+    return result
+
+
+def list_item(message: Message, outcomes: list[Recipient]) -> MessageListItem:
+    """A message with its outcomes, failed recipients first (a bounce must never hide behind
+    "+2 more"), and the reason of its first failure (or of the refusal before any recipient)."""
+    ordered = failing_first(outcomes)
+    failed = next((o for o in ordered if o.status in FAILED), None)
+    text = (failed.reply or message.reject_reason) if failed else (None if ordered else message.reject_reason)
+    return MessageListItem(
+        **summary_fields(message),
+        outcomes=[OutcomeBrief(o.recipient, o.status, o.dsn, short_reason(o.reply) if o.status in FAILED else None,
+                               mailbox_step(o)) for o in ordered],
+        reason=short_reason(text),
+        reason_key=reason_key(failed.dsn if failed else None, text) if text else None)
+
+
+def message_page(scope: Scope, args: dict, search_cap: int | None) -> Page:
+    """GET /api/messages: a page of messages, newest first, with their per-recipient outcomes.
+
+    A text search stops counting at `search_cap` (MAX_SEARCH_RESULTS): the page itself is
+    found from the newest end, but an exact total would walk every match."""
+    page, limit = args["page"], args["limit"]
+    total = count_messages(scope, args, search_cap if args.get("search") else None)
+    offset = (page - 1) * limit
+    rows = [] if offset >= total and not args.get("search") else \
+        list(page_of(filtered_messages(scope, args), NEWEST_FIRST, offset, limit, Message))
+    outcomes = outcomes_by_message([m.id for m in rows])
+    data = [list_item(m, outcomes[m.id]) for m in rows]
+    return make_page(total, page, limit, data)
+
+
+def messages_for_export(scope: Scope, args: dict, limit: int, chunk: int = 500):
+    """The messages CSV: the list's filters and order, at most `limit` rows, streamed; the
+    outcomes are read per chunk of messages, not per message."""
+    query = filtered_messages(scope, args).order_by(*NEWEST_FIRST).limit(limit).iterator()
+    while rows := list(islice(query, chunk)):
+        outcomes = outcomes_by_message([m.id for m in rows])
+        for m in rows:
+            item = list_item(m, outcomes[m.id])
+            first = failing_first(outcomes[m.id])[:1]
+            yield ExportedMessage(**vars(item), first_dsn=first[0].dsn if first else None,
+                                  first_relay=first[0].relay if first else None)
