@@ -8,6 +8,7 @@
     python run.py simulate --port P         run only the simulated mailcow
     python run.py report [--since 24h] [--html]   print the digest of a range (cron)
     python run.py alert-test                send a test notification to every configured channel
+    python run.py forget ADDRESS            remove every line, row, message and counter detail naming ADDRESS
 """
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--since", default="24h", help="how far back: 90m, 24h, 7d (default 24h)")
     report.add_argument("--html", action="store_true", help="the HTML form instead of text")
     commands.add_parser("alert-test", help="send a test notification to every configured channel")
+    forget = commands.add_parser("forget", help="remove every line, row, message and counter detail naming an address")
+    forget.add_argument("address")
     return parser
 
 
@@ -59,7 +62,7 @@ def main(argv: list[str]) -> int:
         return simulate(argv[1:])
     args = _parser().parse_args(argv)
     try:
-        settings = load_settings(dict(os.environ), demo=args.demo, need_mailcow=args.command != "import")
+        settings = load_settings(dict(os.environ), demo=args.demo, need_mailcow=args.command not in ("import", "forget"))
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
@@ -81,6 +84,8 @@ def main(argv: list[str]) -> int:
             return _report(settings, args.since, args.html)
         if args.command == "alert-test":
             return _alert_test(settings)
+        if args.command == "forget":
+            return _forget(settings, args.address)
         return _serve(settings)
     except StorageError as error:
         print(f"database error: {error}", file=sys.stderr)
@@ -181,6 +186,22 @@ def _alert_test(settings) -> int:
             failed += 1
             print(f"{channel.name}: failed ({error})")
     return 1 if failed else 0
+
+
+def _forget(settings, address: str) -> int:
+    from mailcow_logs_viewer.db import open_database
+    from mailcow_logs_viewer.forget import forget
+
+    if len(address.strip()) < 3 or any(c.isspace() or c == "\x00" for c in address.strip()):
+        print(f"forget: ADDRESS must be an address of 3 or more characters without spaces (got {address!r})",
+              file=sys.stderr)
+        return 2
+    open_database(settings.database_path)
+    removed = forget(address)
+    for table, rows in removed:
+        print(f"{table}: {rows}")
+    print(f"removed {sum(rows for _, rows in removed)} rows naming {address.strip().lower()}")
+    return 0
 
 
 def _serve(settings) -> int:

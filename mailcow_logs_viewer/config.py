@@ -38,6 +38,10 @@ class Settings:
     fetch_count_netfilter: int = 500
     fetch_count_dovecot: int = 2000
     retention_days: int = 7
+    message_retention_days: int = 90
+    counter_retention_days: int | None = None     # None: forever
+    redact_subjects: bool = False
+    anonymize_ips_after_days: int | None = None   # None: client IPs are kept as logged
     cleanup_hour: int = 2
     max_correlation_age_minutes: int = 10
     correlation_check_interval: int = 120
@@ -104,6 +108,11 @@ class _EnvSchema(Schema):
     fetch_count_netfilter = fields.Integer(data_key="FETCH_COUNT_NETFILTER", validate=validate.Range(min=10, max=100000))
     fetch_count_dovecot = fields.Integer(data_key="FETCH_COUNT_DOVECOT", validate=validate.Range(min=10, max=100000))
     retention_days = fields.Integer(data_key="RETENTION_DAYS", validate=validate.Range(min=1, max=3650))
+    message_retention_days = fields.Integer(data_key="MESSAGE_RETENTION_DAYS", validate=validate.Range(min=1, max=36500))
+    counter_retention_days = fields.Integer(data_key="COUNTER_RETENTION_DAYS", validate=validate.Range(min=1, max=36500))
+    redact_subjects = _Bool(data_key="REDACT_SUBJECTS")
+    anonymize_ips_after_days = fields.Integer(data_key="ANONYMIZE_IPS_AFTER_DAYS",
+                                              validate=validate.Range(min=1, max=36500))
     cleanup_hour = fields.Integer(data_key="CLEANUP_HOUR", validate=validate.Range(min=0, max=23))
     max_correlation_age_minutes = fields.Integer(data_key="MAX_CORRELATION_AGE_MINUTES", validate=validate.Range(min=1, max=100000))
     correlation_check_interval = fields.Integer(data_key="CORRELATION_CHECK_INTERVAL", validate=validate.Range(min=5, max=86400))
@@ -144,6 +153,13 @@ class _EnvSchema(Schema):
                 raise ValidationError(f"{part.strip()!r} is not an IP address or CIDR network", "TRUSTED_PROXIES") from None
 
     @validates_schema
+    def _check_tiers(self, data, **kwargs):
+        # Messages are what is left of their lines: they cannot go before the lines do.
+        lines, messages = data.get("retention_days", 7), data.get("message_retention_days")
+        if messages is not None and messages < lines:
+            raise ValidationError(f"must be at least RETENTION_DAYS ({lines})", "MESSAGE_RETENTION_DAYS")
+
+    @validates_schema
     def _check_timezone(self, data, **kwargs):
         if "timezone" in data:
             try:
@@ -177,6 +193,8 @@ def load_settings(environ: dict[str, str], demo: bool = False, need_mailcow: boo
     if "trusted_proxies" in values:
         values["trusted_proxies"] = tuple(ipaddress.ip_network(part, strict=False)
                                           for part in _comma_list(values["trusted_proxies"]))
+    # An older deployment's RETENTION_DAYS=120 keeps its messages that long too.
+    values.setdefault("message_retention_days", max(90, values.get("retention_days", 7)))
     # Without a login, listening on every interface would publish the logs to the network:
     # only loopback unless APP_HOST says otherwise (the Docker image sets APP_HOST=0.0.0.0).
     values.setdefault("app_host", "0.0.0.0" if values.get("auth_enabled") else "127.0.0.1")

@@ -16,12 +16,14 @@ from peewee import fn
 
 from . import custody, mailbox_stage
 from .custody import correlation_key
+from .daily_counts import recounting
 from .db import database
 from .direction import classify
 from .domains import local_domains
 from .facts import chunks, delete_messages, dict_rows, lines_with_legs, load_facts, marks, write_messages
 from .models import Leg, Message, PostfixLine, RspamdRow, State
 from .outcome import REFUSAL_RETRY_SECONDS, compute_message, is_probe
+from .retention import with_raw_lines
 
 log = logging.getLogger(__name__)
 
@@ -323,7 +325,7 @@ class Correlator:
     def _recompute(self, message_ids: set[int]) -> None:
         """Recompute these messages from all their facts; a message left without any (its legs
         joined another message, or turned out to be a probe) is no message and goes."""
-        ids = sorted(i for i in message_ids if i)
+        ids = with_raw_lines(i for i in message_ids if i)    # issue 15: the others are kept as they are
         domains = local_domains()
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start:start + CHUNK]
@@ -333,7 +335,7 @@ class Correlator:
             empty = [m for m in chunk if not (facts[m].legs or facts[m].lines or facts[m].rspamd)]
             results = [compute_message(facts[m], domains, classify, now - self.max_age, now)
                        for m in chunk if m not in empty]
-            with database.atomic("IMMEDIATE"):
+            with database.atomic("IMMEDIATE"), recounting(chunk):     # issue 15: the daily counters
                 write_messages(results, now)
                 delete_messages(empty)
 

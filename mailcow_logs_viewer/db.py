@@ -142,9 +142,28 @@ def _migration_6_message_order(db: SqliteDatabase) -> None:
     db.execute_sql('CREATE INDEX IF NOT EXISTS "message_first_seen" ON "message" ("first_seen")')
 
 
+def _migration_9_tiers(db: SqliteDatabase) -> None:
+    """Version 9: the longer memory in tiers (issue 15): messages outlive their raw lines,
+    daily counters outlive the messages. Existing messages are counted from what they are now."""
+    from .daily_counts import recount
+    from .models import DailyCount, Message
+
+    for column in ("raw_lines_removed INTEGER NOT NULL DEFAULT 0", "spam_action VARCHAR(255)", "spam_symbols TEXT",
+                   "counted INTEGER NOT NULL DEFAULT 0"):
+        if column.split()[0] not in {c.name for c in db.get_columns("message")}:
+            db.execute_sql(f"ALTER TABLE message ADD COLUMN {column}")
+    db.create_tables([DailyCount])
+    Message._schema.create_indexes(safe=True)     # message_with_raw_lines; existing ones are kept
+    recount()
+
+
+def _skipped(db: SqliteDatabase) -> None:
+    """A version another branch defines; nothing to do here (each step is idempotent)."""
+
+
 # MIGRATIONS[n] upgrades a file from version n+1 to n+2. Version 1 is the first release's schema.
 MIGRATIONS = [_migration_2_message_search, _migration_3_hourly_counts, _migration_4_alerts, _migration_5_mailbox_stage,
-              _migration_6_message_order]
+              _migration_6_message_order, _skipped, _skipped, _migration_9_tiers]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .log_rows import DOVECOT, POSTFIX, Occurrences, Source, insert_rows
+from .privacy import rewind_anonymized
 from .retention import keep_range
 from .parsing.syslog import is_postfix_program, parse_syslog_line
 
@@ -87,8 +88,10 @@ def import_files(files: list[str], year: int | None = None, tz=timezone.utc, ret
             report["stored"] += _store(source, entries[source.name], occurrences[source.name])
             report[source.name] += len(entries[source.name])
         report["years"][name] = sorted(years)
-    if retain and report["first"] is not None:
-        keep_range(report["first"], report["last"])
+    if report["first"] is not None:
+        rewind_anonymized(report["first"])     # old imported lines: the next IP pass looks at them
+        if retain:
+            keep_range(report["first"], report["last"])
     return report
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .blacklist import Blacklist
+from .privacy import SubjectRedactor
 from .db import database
 from .domains import local_domains
 from .log_rows import SOURCES, NetfilterRow, Occurrences, Source, identity
@@ -166,6 +167,7 @@ class Ingestor:
         self.settings = settings
         self.clock = clock
         self.blacklist = Blacklist(settings.blacklist_emails)
+        self.redactor = SubjectRedactor(settings.redact_subjects)
         self.page_sizes = {"postfix": settings.fetch_count_postfix,
                            "rspamd": min(settings.fetch_count_rspamd, MAX_RSPAMD_PAGE),
                            "netfilter": settings.fetch_count_netfilter,
@@ -292,7 +294,7 @@ class Ingestor:
         else:
             _pair_attempts(rows)
         result.hidden += built - len(rows)
-        staging.add(rows)
+        staging.add(self.redactor.rows(source.name, rows))
 
     def _rows(self, source: Source, entries: list, occurrences: Occurrences, context,
               result: FetchResult) -> list[tuple]:

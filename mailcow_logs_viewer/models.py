@@ -3,7 +3,7 @@
 Log tables keep every line mailcow sent (parsed fields beside the raw text); messages,
 legs and recipients are derived by the correlator and can always be rebuilt from them.
 """
-from peewee import BooleanField, CharField, FloatField, IntegerField, Model, TextField
+from peewee import BooleanField, CharField, CompositeKey, FloatField, IntegerField, Model, SQL, TextField
 
 from .db import database
 
@@ -178,6 +178,13 @@ class Message(BaseModel):
     first_seen = IntegerField()
     last_seen = IntegerField()
     updated_at = IntegerField()
+    # The tiers (retention.py): once its raw lines are cleaned up a message is kept as computed,
+    # with the Rspamd verdict's action and top symbols copied here before the rows went.
+    # SQL defaults: the correlator creates messages with a raw INSERT that names older columns only.
+    raw_lines_removed = BooleanField(default=False, constraints=[SQL("DEFAULT 0")])
+    spam_action = CharField(null=True)
+    spam_symbols = TextField(null=True)       # JSON array of [name, score], strongest first
+    counted = BooleanField(default=False, constraints=[SQL("DEFAULT 0")])     # its outcome is in daily_count (daily_counts.py)
 
     class Meta:
         indexes = (
@@ -251,7 +258,26 @@ class Recipient(BaseModel):
 _partial_index(Recipient, Recipient.orig_to, Recipient.message_ref)
 _partial_index(Recipient, Recipient.folder, Recipient.message_ref)
 Recipient.add_index(Recipient.index(Recipient.message_ref).where(Recipient.status == "discarded"))
+# The messages the next clean-up marks (retention.py): a few days' worth, not the whole tier.
+Message.add_index(Message.index(Message.first_seen, name="message_with_raw_lines")
+                  .where(Message.raw_lines_removed == False))  # noqa: E712
 Message.add_index(Message.index(Message.expired_unlinked).where(Message.expired_unlinked == True))  # noqa: E712
+
+
+class DailyCount(BaseModel):
+    """Messages per UTC day and local party, kept after the messages (daily_counts.py).
+    The key's columns are the dimensions; a `server` column joins them for several servers."""
+    day = IntegerField()                      # days since 1970-01-01 (UTC) of the message's first_seen
+    domain = CharField()
+    mailbox = CharField()
+    direction = CharField()
+    status = CharField()
+    messages = IntegerField(default=0)
+
+    class Meta:
+        primary_key = CompositeKey("day", "domain", "mailbox", "direction", "status")
+        without_rowid = True
+        indexes = ((("domain", "day"), False), (("mailbox", "day"), False))
 
 
 class ImportState(BaseModel):
@@ -325,4 +351,4 @@ class AlertNotification(BaseModel):
 LOG_TABLES = (PostfixLine, RspamdRow, NetfilterLine, DovecotLine)
 ALERT_TABLES = (Alert, AlertNotification)
 ALL_TABLES = (PostfixLine, RspamdRow, NetfilterLine, DovecotLine, Message, Leg, Recipient, ImportState, Gap, LocalDomain,
-              State, *ALERT_TABLES)
+              State, *ALERT_TABLES, DailyCount)

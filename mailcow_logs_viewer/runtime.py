@@ -13,6 +13,7 @@ from .ingest import FetchFailed, Ingestor
 from .jobs import JobRunner
 from .mailcow import MailcowAuthError, MailcowClient
 from .mailcow_live import MailcowLive
+from .privacy import anonymize_ips, scrub_subjects
 from .retention import cleanup
 from .versions import check_versions
 
@@ -82,9 +83,21 @@ class Runtime:
                      self.correlator.run)
         runner.every(300, "expire_correlations", "flag Rspamd rows whose Postfix lines never came",
                      self.correlator.expire)
+        forever = settings.counter_retention_days is None
         runner.daily(settings.cleanup_hour, settings.tzinfo, "cleanup_logs",
-                     f"delete data older than {settings.retention_days} days",
-                     lambda: cleanup(settings.retention_days))
+                     f"delete raw lines older than {settings.retention_days} days, messages older than "
+                     f"{settings.message_retention_days} days, daily counters "
+                     + ("never" if forever else f"older than {settings.counter_retention_days} days"),
+                     lambda: cleanup(settings.retention_days, settings.message_retention_days,
+                                     settings.counter_retention_days))
+        if settings.anonymize_ips_after_days is not None:
+            runner.daily(settings.cleanup_hour, settings.tzinfo, "anonymize_ips",
+                         f"truncate client IPs older than {settings.anonymize_ips_after_days} days",
+                         lambda: anonymize_ips(settings.anonymize_ips_after_days))
+        if settings.redact_subjects:
+            # At start-up, then daily: rows stored before the setting was on, and imported ones.
+            runner.every(86400, "redact_subjects", "redact the subjects of rows stored before REDACT_SUBJECTS",
+                         lambda: scrub_subjects(True))
         if not settings.demo:   # the demo stays off the internet
             runner.every(86400, "version_check", "check for new releases", lambda: check_versions(self))
         self.runner = runner

@@ -62,6 +62,10 @@ EVERY_VARIABLE = {
     "FETCH_COUNT_NETFILTER": ("800", "fetch_count_netfilter", 800),
     "FETCH_COUNT_DOVECOT": ("900", "fetch_count_dovecot", 900),
     "RETENTION_DAYS": ("30", "retention_days", 30),
+    "MESSAGE_RETENTION_DAYS": ("365", "message_retention_days", 365),
+    "COUNTER_RETENTION_DAYS": ("3650", "counter_retention_days", 3650),
+    "REDACT_SUBJECTS": ("true", "redact_subjects", True),
+    "ANONYMIZE_IPS_AFTER_DAYS": ("3", "anonymize_ips_after_days", 3),
     "CLEANUP_HOUR": ("4", "cleanup_hour", 4),
     "MAX_CORRELATION_AGE_MINUTES": ("20", "max_correlation_age_minutes", 20),
     "CORRELATION_CHECK_INTERVAL": ("300", "correlation_check_interval", 300),
@@ -177,6 +181,11 @@ def test_auth_enabled_requires_password():
     ("APP_PORT", "0"),
     ("MAILCOW_VERIFY_SSL", "maybe"),
     ("RETENTION_DAYS", "-1"),
+    ("MESSAGE_RETENTION_DAYS", "3"),          # below RETENTION_DAYS (7): messages cannot go before their lines
+    ("MESSAGE_RETENTION_DAYS", "ninety"),
+    ("COUNTER_RETENTION_DAYS", "0"),
+    ("REDACT_SUBJECTS", "perhaps"),
+    ("ANONYMIZE_IPS_AFTER_DAYS", "-2"),
     ("LOG_LEVEL", "LOUD"),
     ("MAILCOW_URL", "not a url"),
     ("MAILCOW_URL", "ftp://mail.example.com"),
@@ -236,3 +245,12 @@ def test_cli_missing_mailcow_url_exits_2(tmp_path):
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and "MAILCOW_URL" in lines[0], result.stderr
+
+
+def test_tier_defaults_follow_an_older_retention_setting():
+    # RETENTION_DAYS=120 from before the tiers keeps its messages that long (not an error).
+    s = load(RETENTION_DAYS="120")
+    assert (s.retention_days, s.message_retention_days, s.counter_retention_days) == (120, 120, None)
+    s = load()
+    assert (s.retention_days, s.message_retention_days, s.counter_retention_days) == (7, 90, None)
+    assert s.redact_subjects is False and s.anonymize_ips_after_days is None

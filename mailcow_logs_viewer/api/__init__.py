@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from ..db import begin_reading, end_reading
-from . import (alerts, dovecot, export, health, insights, logs, messages, openapi, queue_health, security_now,
+from . import (alerts, daily, dovecot, export, health, insights, logs, messages, openapi, queue_health, security_now,
                settings, stats, status)
 
 # In the order of spec/API.md; the OpenAPI document describes them all.
-SECTIONS = (health, messages, logs, dovecot, stats, status, settings, export, alerts, openapi, insights, queue_health,
+SECTIONS = (health, messages, logs, dovecot, stats, daily, status, settings, export, alerts, openapi, insights, queue_health,
             security_now)
 
 

@@ -1,4 +1,4 @@
-"""GET /api/export/{messages,postfix,rspamd,netfilter,dovecot}/csv: the list filters, streamed as CSV.
+"""GET /api/export/{messages,postfix,rspamd,netfilter,dovecot,daily}/csv: the list filters, streamed as CSV.
 
 At most CSV_EXPORT_LIMIT rows; cells that a spreadsheet would run as a formula are made
 inert (PITFALLS 26); an empty result is a CSV with only the header.
@@ -12,9 +12,11 @@ import time
 from flask import Blueprint, Response, current_app, stream_with_context
 
 from ..queries import ADMIN
+from ..queries.daily import daily_rows_for_export
 from ..queries.dovecot import dovecot_for_export
 from ..queries.logs import netfilter_for_export, postfix_for_export, rspamd_for_export
 from ..queries.messages import messages_for_export
+from .daily import DailyFilterSchema
 from .dovecot import DovecotFilterSchema
 from .logs import NetfilterFilterSchema, PostfixFilterSchema, RspamdFilterSchema
 from .messages import MessageFilterSchema
@@ -66,6 +68,9 @@ NETFILTER_COLUMNS = (("Time", "time"), ("IP", "ip"), ("Username", "username"), (
 DOVECOT_COLUMNS = (("Time", "time"), ("Priority", "priority"), ("Kind", "kind"), ("Service", "service"),
                    ("User", "user"), ("Session", "session"), ("Message ID", "message_id"), ("Action", "action"),
                    ("Folder", "folder"), ("Target", "target"), ("IP", "ip"), ("Message", "message"))
+
+DAILY_COLUMNS = (("Date", "date"), ("Domain", "domain"), ("Mailbox", "mailbox"), ("Direction", "direction"),
+                 ("Status", "status"), ("Messages", "messages"))
 
 
 def _rounded(value: float | None) -> float | None:
@@ -126,3 +131,8 @@ def netfilter_csv():
 @bp.get("/export/dovecot/csv")
 def dovecot_csv():
     return _stream("dovecot", DOVECOT_COLUMNS, dovecot_for_export(ADMIN, parse_args(DovecotFilterSchema()), _limit()))
+
+
+@bp.get("/export/daily/csv")
+def daily_csv():
+    return _stream("daily", DAILY_COLUMNS, daily_rows_for_export(ADMIN, parse_args(DailyFilterSchema()), _limit()))

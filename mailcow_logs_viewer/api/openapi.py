@@ -21,6 +21,7 @@ from ..auth import needs_auth
 from . import insight_schemas as ins
 from . import responses as r
 from .alerts import AlertListSchema
+from .daily import DailyFilterSchema, DailyListSchema
 from .dovecot import DovecotFilterSchema, DovecotListSchema, LoginFailuresSchema
 from .insights import DomainInsightSchema, EntitySchema, InsightRangeSchema, ReasonSchema
 from .security_now import BansSchema, PlacesSchema
@@ -75,6 +76,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "stats.recent_activity": Endpoint("Latest messages", ActivitySchema, r.RecentActivitySchema),
     "stats.auth_failures": Endpoint("Authentication failures and bans by IP, by username and over time",
                                     AuthFailureFilterSchema, r.AuthFailuresSchema),
+    "daily.daily": Endpoint("Daily counters: messages per day, domain, mailbox, direction and status (kept for "
+                            "COUNTER_RETENTION_DAYS)", DailyListSchema, r.DailyCountsSchema),
     # status (live from mailcow)
     "status.containers": Endpoint("mailcow's containers", None, r.ContainersSchema),
     "status.storage": Endpoint("mailcow's vmail disk usage", None, r.StorageSchema),
@@ -93,6 +96,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "export.rspamd_csv": Endpoint("Rspamd verdicts as CSV (at most CSV_EXPORT_LIMIT rows)", RspamdFilterSchema),
     "export.netfilter_csv": Endpoint("Netfilter lines as CSV (at most CSV_EXPORT_LIMIT rows)", NetfilterFilterSchema),
     "export.dovecot_csv": Endpoint("Dovecot lines as CSV (at most CSV_EXPORT_LIMIT rows)", DovecotFilterSchema),
+    "export.daily_csv": Endpoint("Daily counters as CSV (at most CSV_EXPORT_LIMIT rows)", DailyFilterSchema),
     # alerts
     "alerts.alerts": Endpoint("Open alerts and those resolved recently, with their messages and the channels' state",
                               AlertListSchema, r.AlertListResponseSchema),
@@ -145,7 +149,7 @@ ALWAYS_REDIRECTS = frozenset({"web.logs_index", "web.logout"})
 FORM_REDIRECTS = frozenset({"web.login", "web.logout"})
 PATH_ENUMS = {("web.logs", "source"): ["postfix", "rspamd", "netfilter", "dovecot"]}
 
-TAGS = {"health": "Health & Info", "messages": "Messages", "logs": "Logs", "dovecot": "Logs", "stats": "Statistics",
+TAGS = {"health": "Health & Info", "messages": "Messages", "logs": "Logs", "dovecot": "Logs", "stats": "Statistics", "daily": "Statistics",
         "status": "Status", "settings": "Settings", "export": "Export", "openapi": "Health & Info", "alerts": "Alerts",
         "web": "Pages", "metrics": "Metrics", "insights": "Insights", "queue_health": "Status", "security": "Security"}
 

@@ -8,7 +8,7 @@ from ..models import Message, NetfilterLine
 from .logs import NetfilterItem, RspamdVerdict, netfilter_item, rspamd_verdict
 from .dovecot import DovecotStepLine, message_dovecot_lines
 from .messages import MailboxStep, MessageSummary, mailbox_step, outcomes_by_message, summary_fields
-from .results import INLINE, iso
+from .results import INLINE, decode_json, iso
 from .scope import Scope
 
 NETFILTER_MARGIN = 3600     # netfilter lines of the message's client this long before and after it
@@ -76,6 +76,20 @@ class RelatedMessage:
 
 
 @dataclass
+class SymbolScore:
+    name: str
+    score: float
+
+
+@dataclass
+class VerdictSummary:
+    """What is kept of the Rspamd verdict once its rows are cleaned up (retention.py)."""
+    score: float | None
+    action: str | None
+    symbols: list[SymbolScore]      # the strongest, by absolute score
+
+
+@dataclass
 class MessageDetails(MessageSummary):
     rspamd: RspamdVerdict | None = None
     rspamd_history: list[RspamdVerdict] = field(default_factory=list)
@@ -86,6 +100,17 @@ class MessageDetails(MessageSummary):
     dovecot: list[DovecotStepLine] = field(default_factory=list)
     legs: list[LegItem] = field(default_factory=list)
     related: list[RelatedMessage] = field(default_factory=list)
+    # Issue 15: past RETENTION_DAYS the lines and rows above are gone; the message, its legs
+    # and outcomes are kept as last computed, with this summary of the verdict.
+    raw_lines_removed: bool = False
+    verdict_summary: VerdictSummary | None = None
+
+
+def _verdict_summary(message: Message) -> VerdictSummary | None:
+    if not message.raw_lines_removed or not (message.has_rspamd or message.spam_action):
+        return None
+    symbols = [SymbolScore(str(name), float(score)) for name, score in decode_json(message.spam_symbols, [])]
+    return VerdictSummary(message.spam_score, message.spam_action, symbols)
 
 
 def _postfix_line(line: dict) -> MessagePostfixLine:
@@ -177,7 +202,9 @@ def message_details(scope: Scope, correlation_key: str) -> MessageDetails | None
         legs=[LegItem(leg["queue_id"], _leg_role(leg, message, i), iso(leg["first_time"]), iso(leg["last_time"]),
                       leg["removed"], leg["client_ip"], [items[line["id"]] for line in lines_by_leg.get(leg["id"], [])])
               for i, leg in enumerate(legs)],
-        related=related)
+        related=related,
+        raw_lines_removed=bool(message.raw_lines_removed),
+        verdict_summary=_verdict_summary(message))
 
 
 def _outcome(o, dovecot: list[tuple[str | None, DovecotStepLine]], related: list[RelatedMessage]) -> Outcome:

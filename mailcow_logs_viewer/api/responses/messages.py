@@ -171,6 +171,17 @@ class RelatedMessageSchema(Response):
     recipients = Str(metadata={"description": "Comma separated"})
 
 
+class SymbolScoreSchema(Response):
+    name = Str()
+    score = Num()
+
+
+class VerdictSummarySchema(Response):
+    score = Num(nullable=True)
+    action = Str(nullable=True)
+    symbols = Many(SymbolScoreSchema)
+
+
 class MessageDetailsSchema(MessageSummaryFields):
     rspamd = One(RspamdVerdictSchema, nullable=True, metadata={"description": "The latest Rspamd verdict"})
     rspamd_history = Many(RspamdVerdictSchema)
@@ -182,6 +193,10 @@ class MessageDetailsSchema(MessageSummaryFields):
     legs = Many(LegSchema)
     related = Many(RelatedMessageSchema)
     dovecot = Many(DovecotStepLineSchema, metadata={"description": "Raw Dovecot lines of this message"})
+    raw_lines_removed = Bool(metadata={"description": "Its raw lines are past RETENTION_DAYS and were cleaned up: "
+                                                      "the lists above are empty, the message and outcomes are kept"})
+    verdict_summary = One(VerdictSummarySchema, nullable=True,
+                          metadata={"description": "The Rspamd verdict kept after its rows were cleaned up"})
 
 
 # ------------------------------------------------------------------ logs

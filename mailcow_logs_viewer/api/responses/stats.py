@@ -132,3 +132,26 @@ class AuthFailuresSchema(Response):
     by_username = Many(UsernameFailuresSchema)
     unit = Str(metadata={"enum": ["hour", "day"]})
     timeline = Many(FailureBucketSchema)
+
+
+# ------------------------------------------------------------------ daily counters (issue 15)
+
+class DailyCountRowSchema(Response):
+    date = Str(metadata={"description": "UTC day of the messages' first line (YYYY-MM-DD)"})
+    domain = Str(metadata={"description": "The local party's domain (empty: the message had none)"})
+    mailbox = Str(metadata={"description": "The local party: an outbound message's sender, else each recipient"})
+    direction = Str()
+    status = Str()
+    messages = Int()
+
+
+class DayTotalSchema(Response):
+    date = Str()
+    messages = Int()
+
+
+class DailyCountsSchema(Response):
+    total = Int(metadata={"description": "Counted messages in the range (once per local party)"})
+    by_day = Many(DayTotalSchema, metadata={"description": "Newest day first"})
+    rows = Many(DailyCountRowSchema)
+    rows_truncated = Bool(metadata={"description": "More rows matched than `limit`"})
