@@ -121,13 +121,14 @@ def cleanup(retention_days: int, message_retention_days: int = 90, counter_reten
     message_cutoff = int(now - max(message_retention_days, retention_days) * 86400)
     kept = kept_ranges()
     deleted = {}
-    # Messages are marked before their lines go, so a message never shows an empty story unannounced.
     where, params = _outside("last_seen", kept)
+    deleted["message"] = _repeat(f"SELECT id FROM message WHERE first_seen < ? AND last_seen < ?{where}",
+                                 (message_cutoff, message_cutoff, *params), _delete("message"))
+    # The messages that stay are marked before their lines go, so a message never shows an
+    # empty story unannounced.
     deleted["raw_lines_removed"] = _repeat(
         f"SELECT id FROM message INDEXED BY message_with_raw_lines WHERE raw_lines_removed = 0 AND first_seen < ? "
         f"AND last_seen < ?{where}", (line_cutoff, line_cutoff, *params), _keep_verdict)
-    deleted["message"] = _repeat(f"SELECT id FROM message WHERE first_seen < ? AND last_seen < ?{where}",
-                                 (message_cutoff, message_cutoff, *params), _delete("message"))
     where, params = _outside("last_time", kept)
     deleted["leg"] = _repeat(f"SELECT id FROM leg WHERE message_ref IS NULL AND last_time < ?{where}",
                              (line_cutoff, *params), _delete("leg"))
