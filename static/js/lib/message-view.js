@@ -201,8 +201,25 @@ function deliveryTab(msg) {
 
 /* ---------- Spam ---------- */
 
+// Past RETENTION_DAYS the Rspamd rows are gone; the message kept the score, action and top symbols.
+function verdictSummary(v) {
+  return [
+    h("section", { "data-verdict-summary": "" },
+      h("div", { class: "score-line" },
+        h("span", { class: "score-big" }, v.score === null ? "–" : fmtNumber(v.score, 2)),
+        badge(v.action || "unknown", toneFor(v.action)),
+        h("span", { class: "muted small" }, "kept after the Rspamd rows were cleaned up"))),
+    h("section", null, h("h3", null, "Strongest symbols"),
+      v.symbols.length ? table(["Symbol", { label: "Score", class: "num" }],
+        v.symbols.map((sym) => h("tr", { "data-symbol": sym.name },
+          h("td", { class: "mono nowrap" }, sym.name), h("td", { class: "num" }, fmtNumber(sym.score, 2)))))
+        : emptyBox("No symbols")),
+  ];
+}
+
 function spamTab(msg) {
   const r = msg.rspamd;
+  if (!r && msg.verdict_summary) return verdictSummary(msg.verdict_summary);
   if (!r) {
     return [emptyBox("No Rspamd scan", "Rspamd did not scan this message (for example it was rejected before the content was received, or it was generated locally).")];
   }
@@ -269,6 +286,7 @@ function rawTab(msg) {
   // Postfix's and Dovecot's lines in one time order, as an admin would grep them.
   const lines = [...(msg.postfix || []), ...(msg.dovecot || []).map((line) => ({ ...line, program: "dovecot" }))]
     .sort((a, b) => String(a.time).localeCompare(String(b.time)));
+  if (!lines.length && msg.raw_lines_removed) return [emptyBox("Raw lines cleaned up", RAW_REMOVED)];
   if (!lines.length) return [emptyBox("No Postfix lines", "Postfix logged nothing for this message.")];
   const text = lines.map((line) => `${line.time} ${line.program || ""}${line.priority ? `[${line.priority}]` : ""}: ${line.message}`).join("\n");
   const button = h("button", { type: "button", class: "btn btn-sm", "data-copy": "raw" }, "Copy");
@@ -283,9 +301,13 @@ function rawTab(msg) {
 
 const RENDERERS = { overview: overviewTab, delivery: deliveryTab, spam: spamTab, security: securityTab, raw: rawTab };
 
+const RAW_REMOVED = "This message is older than the raw-log retention (RETENTION_DAYS): its log lines were "
+  + "cleaned up. Its outcome per recipient and a summary of the Rspamd verdict are kept.";
+
 function header(msg) {
   const rcpts = recipientsOf(msg);
   return h("div", { class: "detail-head" },
+    msg.raw_lines_removed ? h("p", { class: "alert warn small", "data-raw-removed": "" }, RAW_REMOVED) : null,
     h("div", { class: "detail-subject", "data-subject": "" }, msg.subject || msg.rspamd?.subject || "(no subject)"),
     h("div", { class: "detail-meta" },
       statusBadge(msg.final_status), directionBadge(msg.direction), spamBadge(msg.is_spam, msg.spam_score ?? msg.rspamd?.score),

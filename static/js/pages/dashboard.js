@@ -197,6 +197,16 @@ function renderTopReasons(data) {
     : emptyBox("No bounces, deferrals or rejects in the last 24 hours"));
 }
 
+// The daily counters outlive the messages (COUNTER_RETENTION_DAYS): a compliance count per day.
+function renderDaily(data) {
+  const days = data.by_day || [];
+  $("#daily-counts").replaceChildren(days.length
+    ? barList(days, { label: (d) => d.date, value: (d) => d.messages, tone: "blue",
+      href: (d) => `/api/export/daily/csv?start_date=${d.date}&end_date=${d.date}`,
+      title: (d) => `${d.date}: ${d.messages} (each message once per local sender or recipient)` })
+    : emptyBox("No messages counted in the last 14 days"));
+}
+
 function renderRecent(data) {
   const items = data.activity || [];
   if (!items.length) {
@@ -228,6 +238,8 @@ const SECTIONS = [
   ["/status/summary", null, renderSummary, "#status-summary"],
   ["/queue/health", null, renderQueueHealth, "#queue-health"],
   ["/insights/reasons", () => ({ limit: 5, start_date: rangeStart("24h") }), renderTopReasons, "#top-reasons"],
+  ["/stats/daily", () => ({ limit: 1, start_date: new Date(Date.now() - 13 * 86400000).toISOString().slice(0, 10) }),
+    renderDaily, "#daily-counts"],
 ];
 
 async function load({ background }) {
