@@ -117,6 +117,7 @@ def _import(settings, args) -> int:
     from mailcow_logs_viewer.correlate import Correlator
     from mailcow_logs_viewer.db import open_database
     from mailcow_logs_viewer.importer import import_files
+    from mailcow_logs_viewer.privacy import scrub_subjects
 
     try:
         tz = ZoneInfo(args.tz) if args.tz else settings.tzinfo
@@ -130,6 +131,7 @@ def _import(settings, args) -> int:
         print(f"import failed: {error}", file=sys.stderr)
         return 1
     correlated = Correlator(settings.max_correlation_age_minutes).run()
+    scrub_subjects(settings.redact_subjects)       # REDACT_SUBJECTS: imported lines too, before anyone reads them
     years = ", ".join(f"{name}: {'/'.join(map(str, y)) or '-'}" for name, y in report["years"].items())
     print(f"read {report['lines']} lines, {report['postfix']} Postfix lines, stored {report['stored']} new, "
           f"{report['skipped']} not syslog; {correlated['messages']} messages; year of BSD timestamps: {years}; "

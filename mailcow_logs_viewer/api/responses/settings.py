@@ -17,7 +17,13 @@ class ConfigurationSchema(Response):
     fetch_count_rspamd = Int()
     fetch_count_netfilter = Int()
     fetch_count_dovecot = Int()
-    retention_days = Int()
+    retention_days = Int(metadata={"description": "Raw log lines are kept this many days"})
+    message_retention_days = Int(metadata={"description": "Messages and their outcomes are kept this many days"})
+    counter_retention_days = Int(nullable=True, metadata={"description": "Daily counters are kept this many days "
+                                                                         "(null: forever)"})
+    redact_subjects = Bool()
+    anonymize_ips_after_days = Int(nullable=True, metadata={"description": "Client IPs are truncated after this "
+                                                                           "many days (null: never)"})
     cleanup_hour = Int()
     timezone = Str()
     app_title = Str()
