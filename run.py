@@ -194,9 +194,10 @@ def _forget(settings, address: str) -> int:
     from mailcow_logs_viewer.db import open_database
     from mailcow_logs_viewer.forget import forget
 
-    if len(address.strip()) < 3 or any(c.isspace() or c == "\x00" for c in address.strip()):
-        print(f"forget: ADDRESS must be an address of 3 or more characters without spaces (got {address!r})",
-              file=sys.stderr)
+    # An e-mail address, whole: "example.org" alone would match, and remove, every mail of the domain.
+    local, at, domain = address.strip().rpartition("@")
+    if not (local and at and domain) or any(c.isspace() or c == "\x00" for c in address.strip()):
+        print(f"forget: ADDRESS must be an e-mail address such as name@example.org (got {address!r})", file=sys.stderr)
         return 2
     open_database(settings.database_path)
     removed = forget(address)

@@ -99,8 +99,9 @@ def test_forget_leaves_no_trace_of_the_address_in_the_file(make_settings, simula
     assert Message.select().count() == others                 # nobody else's mail went
     assert all(key.mailbox != PERSON.lower() for key in stored_rows())
     database.close()
-    bad = _forget(settings.data_dir, "a b")
-    assert bad.returncode == 2 and "ADDRESS" in bad.stderr
+    for bad_address in ("a b@example.org", "example.org", "@example.org"):
+        bad = _forget(settings.data_dir, bad_address)
+        assert bad.returncode == 2 and "ADDRESS" in bad.stderr
 
 
 @pytest.mark.parametrize("text,expected", [
