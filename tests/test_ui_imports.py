@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from conftest import ROOT, Process, base_env, free_port, wait_for
-from test_ui_pages import browser, make_page  # noqa: F401  (fixtures)
+from test_ui_pages import browser, make_page  # noqa: F401, F811  (fixtures)
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -60,7 +60,7 @@ def _count(page, counter: str) -> int:
     return int(re.sub(r"\D", "", value.inner_text()))
 
 
-def test_the_dashboard_shows_the_imported_day_when_its_end_is_picked(make_page, imported_app):
+def test_the_dashboard_shows_the_imported_day_when_its_end_is_picked(make_page, imported_app):  # noqa: F811
     url, imported = imported_app
     watched = make_page()
     page = watched.page
