@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .db import database
-from .facts import line_in_leg
+from .leg_rule import line_in_leg
 from .models import Leg, PostfixLine
 from .sql_batches import chunks, dicts, marks
 
