@@ -13,7 +13,7 @@ from operator import and_, or_
 
 from peewee import SQL, NodeList
 
-from ..message_scopes import scope_filters
+from ..message_scopes import domain_expr, scope_filters
 from ..models import DovecotLine, Leg, Message, NetfilterLine, PostfixLine, Recipient, RspamdRow
 from ..search import Term, fts_phrase, like_pattern, parse
 from .scope import Scope
@@ -47,7 +47,10 @@ def _text_match(value: str, column: str | None):
 
 def _address_match(value: str, column: str):
     """A whole address is looked up through an index (the common case, and trigrams of
-    `@example.org` match nearly every message); a part of one is a substring search."""
+    `@example.org` match nearly every message); a part of one is a substring search, and
+    `@example.org` alone is the domain (a final recipient's, for `recipients`)."""
+    if value.startswith("@") and value.count("@") == 1 and "." in value:
+        return domain_expr(value, column)
     if "@" in value and "." in value.rsplit("@", 1)[-1]:
         addresses = {value, value.lower()}
         if column == "sender":
