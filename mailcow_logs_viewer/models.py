@@ -253,7 +253,6 @@ _partial_index(Recipient, Recipient.folder, Recipient.message_ref)
 Recipient.add_index(Recipient.index(Recipient.message_ref).where(Recipient.status == "discarded"))
 # The delivery delays of insights (queries/insights.py) from the index alone (status in it
 # too: SQLite reads the row to test a condition the partial index already implies).
-DELIVERED_WITH_DELAY = "r.status = 'delivered' AND r.delay IS NOT NULL"
 Recipient.add_index(Recipient.index(Recipient.message_ref, Recipient.recipient, Recipient.delay, Recipient.status)
                     .where((Recipient.status == "delivered") & Recipient.delay.is_null(False)))
 Message.add_index(Message.index(Message.expired_unlinked).where(Message.expired_unlinked == True))  # noqa: E712

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from ..db import database
 from ..domains import local_domains
-from ..models import DELIVERED_WITH_DELAY, Message
+from ..models import Message
 from ..reasons import FAILED, reason_key, short_reason
 from .filters import select_where
 from .scope import Scope
@@ -120,6 +120,8 @@ def _in_range(scope: Scope, start: int | None, end: int | None, direction: str |
 # CROSS JOIN keeps the messages outside and their recipients inside (by the message_ref
 # index): the other way round, SQLite visits recipients by address and each message at random.
 _RECIPIENTS = "m CROSS JOIN recipient r ON r.message_ref = m.id"
+# The condition of the partial index of delivered recipients (models.py): the delays are read from it.
+_DELIVERED_WITH_DELAY = "r.status = 'delivered' AND r.delay IS NOT NULL"
 
 
 def _rows(scope: Scope, start, end, body: str, params: list, direction: str | None = None) -> list[tuple]:
@@ -225,7 +227,7 @@ def entity_stats(scope: Scope, kind: str, start: int | None, end: int | None, *,
         return []
     for sender, recipient, delay, count in _rows(scope, start, end, f"""
         SELECT m.sender, r.recipient, r.delay, COUNT(*) FROM {_RECIPIENTS}
-        WHERE {DELIVERED_WITH_DELAY} GROUP BY 1, 2, 3""", []):
+        WHERE {_DELIVERED_WITH_DELAY} GROUP BY 1, 2, 3""", []):
         entities.add_delay(sender, recipient, delay, count)
     for name, item in entities.stats.items():
         item.delay_median = _percentile(entities.delays[name], 0.5)
