@@ -219,9 +219,10 @@ def entity_stats(scope: Scope, kind: str, start: int | None, end: int | None, *,
     # message.recipients is its recipient rows' addresses, written with them (facts.write_messages).
     # Grouped by recipients first: by sender first, SQLite walks the sender index and reads each
     # message at random, twice as slow as reading the table in order and sorting.
-    for recipients, sender, count_each, status, spam, count, first in _rows(scope, start, end, """
-        SELECT m.recipients, m.sender, m.recipient_count, m.final_status, m.is_spam, COUNT(*), MIN(m.id) AS first
-        FROM m GROUP BY 1, 2, 3, 4, 5 ORDER BY first""", []):
+    combinations = _rows(scope, start, end, """
+        SELECT MIN(m.id), m.recipients, m.sender, m.recipient_count, m.final_status, m.is_spam, COUNT(*)
+        FROM m GROUP BY 2, 3, 4, 5, 6""", [])
+    for first, recipients, sender, count_each, status, spam, count in sorted(combinations):
         entities.add(sender, _recipients(recipients, count_each, first), status, spam, count)
     if not entities.stats:
         return []
