@@ -142,6 +142,12 @@ def _migration_6_message_order(db: SqliteDatabase) -> None:
     db.execute_sql('CREATE INDEX IF NOT EXISTS "message_first_seen" ON "message" ("first_seen")')
 
 
+def _migration_7_delivery_delays(db: SqliteDatabase) -> None:
+    """Version 7: the delivered recipients' delays by message (insights), a partial index."""
+    from .models import Recipient
+    Recipient._schema.create_indexes(safe=True)
+
+
 def _migration_9_tiers(db: SqliteDatabase) -> None:
     """Version 9: the longer memory in tiers (issue 15): messages outlive their raw lines,
     daily counters outlive the messages. Existing messages are counted from what they are now."""
@@ -163,7 +169,7 @@ def _skipped(db: SqliteDatabase) -> None:
 
 # MIGRATIONS[n] upgrades a file from version n+1 to n+2. Version 1 is the first release's schema.
 MIGRATIONS = [_migration_2_message_search, _migration_3_hourly_counts, _migration_4_alerts, _migration_5_mailbox_stage,
-              _migration_6_message_order, _skipped, _skipped, _migration_9_tiers]
+              _migration_6_message_order, _migration_7_delivery_delays, _skipped, _migration_9_tiers]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

@@ -1,7 +1,7 @@
 """Message filters by who a message involves or why it failed: `domain=`, `mailbox=`, `reason=`.
 
 They are the links behind every count on the insights and top-reasons tables, so they use
-the same definitions as insights.py: a message involves a mailbox when it is the envelope
+the same definitions as queries/insights.py: a message involves a mailbox when it is the envelope
 sender or one of the final recipients, and a domain likewise (by the part after the `@`);
 a message failed for a reason when one of its failed recipients (or, refused before any
 recipient, the message itself) has that `reasons.reason_key`.
@@ -24,14 +24,19 @@ def _some_recipient(condition):
     return fn.EXISTS(Recipient.select(SQL("1")).where((Recipient.message_ref == Message.id) & condition))
 
 
-def domain_expr(domain: str):
+def domain_expr(domain: str, role: str | None = None):
+    """Sent by or to `domain`; with role "sender" (or "recipients") only sent by (or only to) it:
+    the insights' sent and received counts, behind `sender=@domain` and `recipient=@domain`."""
     domain = "@" + domain.strip().lstrip("@").lower()
-    exact = _like_suffix(Message.sender, domain) | _some_recipient(_like_suffix(Recipient.recipient, domain))
+    sent = _like_suffix(Message.sender, domain)
+    received = _some_recipient(_like_suffix(Recipient.recipient, domain))
+    exact = sent if role == "sender" else received if role == "recipients" else sent | received
     if len(domain) < 3:
         return exact
     # The trigram index narrows to messages mentioning "@domain" before the exact suffix test.
+    columns = role or "{sender recipients}"
     narrowed = Message.id.in_(SQL("(SELECT rowid FROM message_fts WHERE message_fts MATCH ?)",
-                                  ("{sender recipients} : " + fts_phrase(domain),)))
+                                  (f"{columns} : " + fts_phrase(domain),)))
     return narrowed & exact
 
 

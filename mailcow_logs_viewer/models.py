@@ -261,6 +261,10 @@ Recipient.add_index(Recipient.index(Recipient.message_ref).where(Recipient.statu
 # The messages the next clean-up marks (retention.py): a few days' worth, not the whole tier.
 Message.add_index(Message.index(Message.first_seen, name="message_with_raw_lines")
                   .where(Message.raw_lines_removed == False))  # noqa: E712
+# The delivery delays of insights (queries/insights.py) from the index alone (status in it
+# too: SQLite reads the row to test a condition the partial index already implies).
+Recipient.add_index(Recipient.index(Recipient.message_ref, Recipient.recipient, Recipient.delay, Recipient.status)
+                    .where((Recipient.status == "delivered") & Recipient.delay.is_null(False)))
 Message.add_index(Message.index(Message.expired_unlinked).where(Message.expired_unlinked == True))  # noqa: E712
 
 

@@ -1,19 +1,18 @@
 """GET /api/insights/{domains,mailboxes,destinations,reasons}: who sends what, who fails, and why.
 
-Thin: parse the range, ask insights.py, write its rows out. The counting rules are in
-insights.py and the README; every count has a `/messages` filter behind it (`domain=`,
+Thin: parse the range, ask queries/insights.py, write its typed rows out. The counting rules
+are there and in the README; every count has a `/messages` filter behind it (`domain=`,
 `mailbox=`, `reason=` with the same range), built by the page.
 """
 from __future__ import annotations
 
-from dataclasses import asdict
-
-from flask import Blueprint, jsonify
+from flask import Blueprint
 from marshmallow import fields, validate
 
-from .. import insights
-from ..queries import DIRECTIONS
+from ..queries import ADMIN, DIRECTIONS
+from ..queries import insights as q
 from .params import DateRangeMixin, parse_args
+from .serialize import answer
 
 bp = Blueprint("insights", __name__)
 
@@ -23,7 +22,7 @@ class InsightRangeSchema(DateRangeMixin):
 
 
 class EntitySchema(InsightRangeSchema):
-    sort = fields.String(load_default="total", validate=validate.OneOf(insights.SORTABLE))
+    sort = fields.String(load_default="total", validate=validate.OneOf(q.SORTABLE))
     order = fields.String(load_default="desc", validate=validate.OneOf(("asc", "desc")))
 
 
@@ -37,14 +36,10 @@ class ReasonSchema(InsightRangeSchema):
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
 
 
-def _public(row) -> dict:
-    return {k: v for k, v in asdict(row).items() if not k.startswith("_")}
-
-
 def _entities(kind: str, args: dict, local: bool):
-    rows = insights.entity_stats(kind, args.get("start_date"), args.get("end_date"), local=local, sort=args["sort"],
-                                 descending=args["order"] == "desc", limit=args["limit"])
-    return jsonify({"data": [_public(r) for r in rows]})
+    rows = q.entity_stats(ADMIN, kind, args.get("start_date"), args.get("end_date"), local=local, sort=args["sort"],
+                          descending=args["order"] == "desc", limit=args["limit"])
+    return answer({"data": rows})
 
 
 @bp.get("/insights/domains")
@@ -61,13 +56,11 @@ def mailboxes():
 @bp.get("/insights/destinations")
 def destinations():
     args = parse_args(InsightRangeSchema())
-    rows = insights.destinations(args.get("start_date"), args.get("end_date"), limit=args["limit"])
-    return jsonify({"data": [_public(r) for r in rows]})
+    return answer({"data": q.destinations(ADMIN, args.get("start_date"), args.get("end_date"), limit=args["limit"])})
 
 
 @bp.get("/insights/reasons")
 def reasons():
     args = parse_args(ReasonSchema())
-    rows = insights.top_reasons(args.get("start_date"), args.get("end_date"), args.get("direction"),
-                                limit=args["limit"])
-    return jsonify({"direction": args.get("direction"), "data": [_public(r) for r in rows]})
+    return answer(q.top_reasons(ADMIN, args.get("start_date"), args.get("end_date"), args.get("direction"),
+                                limit=args["limit"]))

@@ -10,6 +10,7 @@
     settings.py         import and correlation status read from the database
     filters.py          filters and the search syntax as Peewee expressions
     counts.py           totals that do not grow with the data
+    insights.py         per domain and mailbox figures, destination health, top reasons
 
 Every query function takes the caller's Scope first and returns typed results (dataclasses
 whose fields are the answer's fields; times already as the API writes them).

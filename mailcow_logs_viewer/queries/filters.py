@@ -13,7 +13,7 @@ from operator import and_, or_
 
 from peewee import SQL, NodeList
 
-from ..message_scopes import scope_filters
+from ..message_scopes import domain_expr, scope_filters
 from ..models import DovecotLine, Leg, Message, NetfilterLine, PostfixLine, Recipient, RspamdRow
 from ..search import Term, fts_phrase, like_pattern, parse
 from .scope import Scope
@@ -56,6 +56,14 @@ def _address_match(value: str, column: str):
         return Message.id.in_(Recipient.select(Recipient.message_ref).where(Recipient.recipient.in_(addresses))
                               | Recipient.select(Recipient.message_ref).where(Recipient.orig_to.in_(addresses)))
     return _text_match(value, column)
+
+
+def _address_filter(value: str, column: str):
+    """`sender=` and `recipient=`: `@example.org` alone is that domain (a final recipient's, for
+    `recipients`), the insights' sent and received links; the search's `from:` keeps "contains"."""
+    if value.startswith("@") and value.count("@") == 1 and "." in value:
+        return domain_expr(value, column)
+    return _address_match(value, column)
 
 
 def _status_expr(value: str):
@@ -120,9 +128,9 @@ def search_and_dates(args: dict, term_expr, time_field) -> list:
 def message_filters(scope: Scope, args: dict) -> list:
     where = scope.message_filter() + search_and_dates(args, message_term, Message.first_seen)
     if args.get("sender"):
-        where.append(_address_match(args["sender"], "sender"))
+        where.append(_address_filter(args["sender"], "sender"))
     if args.get("recipient"):
-        where.append(_address_match(args["recipient"], "recipients"))
+        where.append(_address_filter(args["recipient"], "recipients"))
     if args.get("direction"):
         where.append(Message.direction == args["direction"])
     if args.get("status"):

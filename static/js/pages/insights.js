@@ -75,13 +75,14 @@ function entitiesTable(items, state, filterKey, reload) {
   const headers = ENTITY_COLUMNS.map(([name, cls]) => sortHeader(name, cls, state, reload));
   const rows = items.map((item) => {
     const own = { [filterKey]: item.entity };
-    const sent = filterKey === "mailbox" ? { sender: item.entity } : { domain: item.entity };
+    // `sender=@example.org` is the domain's own mail (a final recipient's for `recipient=`).
+    const address = filterKey === "mailbox" ? item.entity : `@${item.entity}`;
     return h("tr", { "data-entity": item.entity },
       h("td", { class: "cell-email" }, h("a", { href: `/messages${buildSearch({ ...own, ...rangeOf(state) })}` }, item.entity),
         item.counterparts.length ? h("div", { class: "muted small" }, "with ", item.counterparts.map((c, i) => [i ? ", " : "",
           h("a", { href: `/messages${buildSearch({ [filterKey]: c.entity, ...rangeOf(state) })}` }, c.entity), ` (${fmtNumber(c.messages)})`])) : null),
-      h("td", { class: "num" }, filterKey === "mailbox" ? countLink(item.sent, sent, state) : fmtNumber(item.sent)),
-      h("td", { class: "num" }, filterKey === "mailbox" ? countLink(item.received, { recipient: item.entity }, state) : fmtNumber(item.received)),
+      h("td", { class: "num", "data-col": "sent" }, countLink(item.sent, { sender: address }, state)),
+      h("td", { class: "num", "data-col": "received" }, countLink(item.received, { recipient: address }, state)),
       ...STATUSES.map((status) => h("td", { class: "num", "data-col": status }, countLink(item[status], { ...own, status }, state))),
       h("td", { class: "num" }, countLink(item.spam, { ...own, status: "spam" }, state)),
       h("td", { class: "num nowrap" }, fmtDelay(item.delay_median)),
