@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .catalog import BRUTE_USERNAMES, POSTFIX_IP, SPAM_SUBJECTS, TLS_IN
-from .flows import B64, Timeline, new_truth, rand_str, _remote_sender, _spam_sender
+from .postfix_steps import B64, Timeline, new_truth, rand_str, _remote_sender, _spam_sender
 from .mailbox import imap_login_failures
 
 MAX_ATTEMPTS = 10

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .catalog import HAM_SUBJECTS, MYHOSTNAME, POSTFIX_IP, TLS_OUT
-from .flows import (Origin, Timeline, _inbound_common, _local_rcpt, _outbound_common, _remote_rcpt, _remote_sender,
-                    deliver, disconnect_line, fmt_delay, make_message_id, msg_size, new_truth, postfix_message_id,
-                    receive, smtpd_in, submission)
+from .flows import Origin, _inbound_common, _local_rcpt, _outbound_common, _remote_rcpt
+from .postfix_steps import (Timeline, _remote_sender, deliver, disconnect_line, fmt_delay, make_message_id, msg_size,
+                            new_truth, postfix_message_id, receive, smtpd_in, submission)
 
 FILTER_RELAY = "127.0.0.1[127.0.0.1]:10024"
 FILTER_RETURN = "postfix/10025/smtpd"

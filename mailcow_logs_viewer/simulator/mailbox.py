@@ -4,7 +4,7 @@ full), and failed IMAP logins. Lines in the exact formats real Dovecot 2.3 + Pig
 (see the realmail-dovecot-sample corpus); mailcow serves them as `program: "dovecot"`."""
 from __future__ import annotations
 
-from .flows import B64, Timeline, new_truth, rand_str
+from .postfix_steps import B64, Timeline, new_truth, rand_str
 
 DOVECOT_IP = "172.22.1.250"
 # What Sieve does with a delivered message that is not spam (spam goes to Junk, as mailcow's
@@ -88,7 +88,7 @@ def over_quota(g, tl: Timeline, m, rcpt: str, session: str) -> None:
 
 def _vacation_reply(g, t: float, mailbox: str, to: str) -> None:
     """Pigeonhole's reply leaves through Postfix (mailcow's postfix:588) as a new message."""
-    from .flows import deliver
+    from .postfix_steps import deliver
 
     rng = g.rng
     mid = f"<dovecot-sieve-{int(t)}-{rng.randint(100000, 999999)}-0@mail.{mailbox.rpartition('@')[2]}>"

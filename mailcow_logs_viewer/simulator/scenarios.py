@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .abuse import _netfilter_hit
-from .flows import Timeline, _outbound_common, rand_str
+from .flows import _outbound_common
+from .postfix_steps import Timeline, rand_str
 
 KINDS = {
     # name -> default parameters
