@@ -33,6 +33,7 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", action="store_true", help="run the ingest under cProfile (slower)")
     ap.add_argument("--now", type=int, help="the backlog ends at this epoch, and the ingest's clock stands there")
     ap.add_argument("--digest", help="write what the correlator made of the backlog to this file")
+    ap.add_argument("--keep", action="store_true", help="keep the working directory (database, logs)")
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="mlv-ingest-"))
     try:
@@ -55,7 +56,10 @@ def main(argv=None) -> int:
         finally:
             backlog.stop()
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     # Writing the digest is not part of the ingest.
     ingest["wall_seconds"] -= ingest["digest_seconds"]
     end_to_end = lines / ingest["wall_seconds"]
@@ -63,6 +67,9 @@ def main(argv=None) -> int:
               "ingest_wall_seconds": round(ingest["wall_seconds"], 2),
               "fetch_seconds": round(ingest["fetch_seconds"], 2),
               "correlate_seconds": round(ingest["correlate_seconds"], 2),
+              # CPU of the ingest process per step: what a loaded machine distorts least.
+              "fetch_cpu_seconds": round(ingest["fetch_cpu_seconds"], 2),
+              "correlate_cpu_seconds": round(ingest["correlate_cpu_seconds"], 2),
               "postfix_lines_per_s": round(end_to_end),
               "fetch_parse_store_lines_per_s": round(lines / ingest["fetch_seconds"]),
               # Less sensitive to other load on a shared machine: per second of the ingest's CPU.
