@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from operator import itemgetter
 
 from . import custody, mailbox_stage
 from .custody import correlation_key
@@ -180,8 +181,9 @@ class Correlator:
                    "sasl_username", "size", "nrcpt", "parent_queue_id", "notice_for", "removed", "first_time",
                    "last_time")
         inserts, updates = [], []
+        leg_values = itemgetter(*columns)
         for leg in legs:
-            values = tuple(leg[c] for c in columns)
+            values = leg_values(leg)
             if leg["id"] in new_ids:
                 inserts.append((leg["id"],) + values)
             else:

@@ -6,6 +6,8 @@ message with a thousand legs costs a few more queries, never a longer SQL expres
 """
 from __future__ import annotations
 
+from operator import attrgetter
+
 from .db import database
 from .leg_rule import LINE_IN_LEG_SQL
 from .outcome import MessageFacts
@@ -75,13 +77,14 @@ _MESSAGE_COLUMNS = ("message_id", "queue_id", "queue_ids", "sender", "recipients
                     "direction", "final_status", "is_complete", "is_spam", "spam_score", "user", "ip", "size",
                     "reject_reason", "related_ref", "related_kind", "has_postfix", "has_rspamd", "expired_unlinked", "first_seen",
                     "last_seen")
+_message_values = attrgetter(*_MESSAGE_COLUMNS)     # one C call per message instead of a generator
 
 
 def write_messages(results, now: int) -> None:
     conn = database.connection()
     conn.executemany(
         f"UPDATE message SET {', '.join(c + ' = ?' for c in _MESSAGE_COLUMNS)}, updated_at = ? WHERE id = ?",
-        [tuple(getattr(r, c) for c in _MESSAGE_COLUMNS) + (now, r.id) for r in results])
+        [_message_values(r) + (now, r.id) for r in results])
     for part in chunks([r.id for r in results]):
         conn.execute(f"DELETE FROM recipient WHERE message_ref IN ({marks(part)})", part)
     conn.executemany(
