@@ -1,6 +1,6 @@
 """A simulated mailcow holding a large backlog, for bench/run.py (run as a subprocess).
 
-    python bench/mailcow_backlog.py --port P --messages N [--hours 168] [--seed S]
+    python bench/mailcow_backlog.py --port P --messages N [--hours 168] [--seed S] [--now EPOCH]
 
 Generates N messages spread over the last `hours` with the demo's traffic mix
 (rate_per_hour = N / hours), with the log buffers enlarged to hold all of it, serves the
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hours", type=float, default=168.0)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--api-key", default="SIM-API-KEY")
+    ap.add_argument("--now", type=float, help="end the backlog at this epoch instead of now (repeatable runs)")
     args = ap.parse_args(argv)
 
     base_rate = args.messages / args.hours
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     sim = SimulatedMailcow(gen, api_key=args.api_key, buffer_postfix=BIG, buffer_rspamd=BIG,
                            buffer_netfilter=BIG, buffer_api=1000)
     started = time.perf_counter()
-    now = time.time()
+    now = args.now if args.now is not None else time.time()
     # Millions of long-lived dicts: the cyclic GC would rescan them over and over (generation
     # becomes superlinear). Off while preloading, then the survivors are frozen out of its way.
     gc.disable()

@@ -113,11 +113,11 @@ def wait_http(url: str, timeout: float) -> None:
 class Backlog:
     """bench/mailcow_backlog.py as a subprocess, spoken to over its stdin/stdout."""
 
-    def __init__(self, messages: int, seed: int, log_path: Path, timeout: float):
+    def __init__(self, messages: int, seed: int, log_path: Path, timeout: float, now: float | None = None):
         self.port = free_port()
         self.proc = subprocess.Popen(
             [sys.executable, str(BENCH / "mailcow_backlog.py"), "--port", str(self.port),
-             "--messages", str(messages), "--seed", str(seed)],
+             "--messages", str(messages), "--seed", str(seed)] + (["--now", str(now)] if now is not None else []),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_path.open("wb"), text=True, cwd=ROOT)
         self.info = self._read(timeout)
         self.url = self.info["url"]

@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-
-from peewee import fn
+from operator import itemgetter
 
 from . import custody, mailbox_stage
 from .custody import correlation_key
@@ -20,10 +19,12 @@ from .daily_counts import recounting
 from .db import database
 from .direction import classify
 from .domains import local_domains
-from .facts import chunks, delete_messages, dict_rows, lines_with_legs, load_facts, marks, write_messages
-from .models import Leg, Message, PostfixLine, RspamdRow, State
+from .facts import chunks, delete_messages, load_facts, marks, write_messages
+from .leg_rule import LINE_IN_LEG_SQL
+from .models import Leg, Message, RspamdRow, State
 from .outcome import REFUSAL_RETRY_SECONDS, compute_message, is_probe
 from .retention import with_raw_lines
+from .sql_batches import dicts
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +107,8 @@ class Correlator:
             return 0, 0, set()
         queue_ids = sorted({r[3] for r in rows if r[3]})
         open_legs: dict[str, dict] = {}
-        for start in range(0, len(queue_ids), 900):
-            for leg in Leg.select().where(Leg.queue_id.in_(queue_ids[start:start + 900]), Leg.removed == False).dicts():  # noqa: E712
+        for part in chunks(queue_ids):
+            for leg in dicts(f"SELECT * FROM leg WHERE queue_id IN ({marks(part)}) AND removed = 0", part):
                 current = open_legs.get(leg["queue_id"])
                 if current is None or leg["first_time"] > current["first_time"]:
                     open_legs[leg["queue_id"]] = leg
@@ -180,8 +181,9 @@ class Correlator:
                    "sasl_username", "size", "nrcpt", "parent_queue_id", "notice_for", "removed", "first_time",
                    "last_time")
         inserts, updates = [], []
+        leg_values = itemgetter(*columns)
         for leg in legs:
-            values = tuple(leg[c] for c in columns)
+            values = leg_values(leg)
             if leg["id"] in new_ids:
                 inserts.append((leg["id"],) + values)
             else:
@@ -253,9 +255,10 @@ class Correlator:
             return set()
         kinds: dict[int, set] = {}
         for part in chunks([leg["id"] for leg in legs]):
-            for line in dict_rows(lines_with_legs(PostfixLine.select(Leg.id.alias("leg_id"), PostfixLine.kind))
-                                  .where(Leg.id.in_(part))):
-                kinds.setdefault(line["leg_id"], set()).add(line["kind"])
+            for leg_id, kind in database.execute_sql(
+                    f"SELECT leg.id, postfix_line.kind FROM postfix_line JOIN leg ON {LINE_IN_LEG_SQL} "
+                    f"WHERE leg.id IN ({marks(part)})", part):
+                kinds.setdefault(leg_id, set()).add(kind)
         for leg in legs:
             leg["settled"] = bool(kinds.get(leg["id"], set()) & _ASSIGNING_KINDS)
             leg["meaningful"] = bool(kinds.get(leg["id"], set()) & _MEANINGFUL_KINDS)
@@ -306,16 +309,16 @@ class Correlator:
         message that has no verdict yet."""
         if sender is None or not recipients:
             return None
-        candidates = [line["message_ref"] for line in dict_rows(
-            lines_with_legs(PostfixLine.select(Leg.message_ref))
-            .where(PostfixLine.recipient.in_(recipients[:100]),
-                   PostfixLine.time.between(when - UNDEF_WINDOW, when + 5 * UNDEF_WINDOW),
-                   Leg.sender == sender, Leg.message_ref.is_null(False))
-            .order_by(fn.ABS(Leg.first_time - when)).limit(20))]
+        recipients = recipients[:100]
+        candidates = [m for (m,) in database.execute_sql(
+            f"SELECT leg.message_ref FROM postfix_line JOIN leg ON {LINE_IN_LEG_SQL} "
+            f"WHERE postfix_line.recipient IN ({marks(recipients)}) AND postfix_line.time BETWEEN ? AND ? "
+            "AND leg.sender = ? AND leg.message_ref IS NOT NULL ORDER BY abs(leg.first_time - ?) LIMIT 20",
+            (*recipients, when - UNDEF_WINDOW, when + 5 * UNDEF_WINDOW, sender, when))]
         if not candidates:
             return None
-        scanned = {m for (m,) in RspamdRow.select(RspamdRow.message_ref)
-                   .where(RspamdRow.message_ref.in_(candidates)).tuples()}
+        scanned = {m for (m,) in database.execute_sql(
+            f"SELECT message_ref FROM rspamd_row WHERE message_ref IN ({marks(candidates)})", candidates)}
         return next((m for m in candidates if m not in scanned), None)
 
     # ------------------------------------------------------------ messages

@@ -20,8 +20,10 @@ import hashlib
 import ipaddress
 
 from .db import database
-from .facts import chunks, lines_with_legs, marks, dict_rows
+from .facts import chunks, dict_rows, marks
+from .leg_rule import LINE_IN_LEG_SQL
 from .models import Leg, Message, PostfixLine, RspamdRow
+from .sql_batches import dicts
 
 # The new queue id of a hop starts while the hand-off is under way: its first line comes
 # before the `queued as` line (at most HOP_WINDOW seconds before, a slow filter), never after
@@ -79,14 +81,22 @@ def _same_sender(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and a.lower() == b.lower()
 
 
+# The per-leg look-ups below run once for every new leg (hundreds of thousands in a first
+# import): fixed SQL text, so sqlite3 reuses the prepared statement and no query is built.
+_HOP_PARENT = (f"SELECT leg.message_ref FROM postfix_line JOIN leg ON {LINE_IN_LEG_SQL} "
+               "WHERE postfix_line.linked_queue_id = ? AND postfix_line.kind = 'delivery' "
+               "AND postfix_line.time BETWEEN ? AND ? AND leg.message_ref IS NOT NULL AND leg.id != ? LIMIT 1")
+
+
 def hop_parent(leg: dict) -> int | None:
     """The message of the leg that said `queued as <this queue id>` around this leg's time."""
-    found = dict_rows(lines_with_legs(PostfixLine.select(Leg.message_ref))
-                 .where(PostfixLine.linked_queue_id == leg["queue_id"], PostfixLine.kind == "delivery",
-                        PostfixLine.time.between(leg["first_time"] - CLOCK_SLACK, leg["first_time"] + HOP_WINDOW),
-                        Leg.message_ref.is_null(False), Leg.id != leg["id"])
-                 .limit(1))
-    return found[0]["message_ref"] if found else None
+    found = database.execute_sql(_HOP_PARENT, (leg["queue_id"], leg["first_time"] - CLOCK_SLACK,
+                                               leg["first_time"] + HOP_WINDOW, leg["id"])).fetchone()
+    return found[0] if found else None
+
+
+_SAME_MESSAGE_ID = ("SELECT * FROM leg WHERE message_id = ? AND message_ref IS NOT NULL AND id != ? "
+                    f"AND first_time <= ? ORDER BY first_time DESC LIMIT {CANDIDATES}")
 
 
 def custody_message(leg: dict, in_batch: list[dict]) -> tuple[int | None, str | None, str]:
@@ -94,9 +104,7 @@ def custody_message(leg: dict, in_batch: list[dict]) -> tuple[int | None, str | 
     or (None, key, "primary") for a message of its own. `in_batch` are legs of this pass
     already placed, by Message-ID (their messages may not be stored yet)."""
     candidates = in_batch[-CANDIDATES:]
-    candidates += dict_rows(Leg.select().where(Leg.message_id == leg["message_id"], Leg.message_ref.is_null(False),
-                                               Leg.id != leg["id"], Leg.first_time <= leg["first_time"])
-                            .order_by(Leg.first_time.desc()).limit(CANDIDATES))
+    candidates += dicts(_SAME_MESSAGE_ID, (leg["message_id"], leg["id"], leg["first_time"]))
     candidates = sorted((c for c in candidates if c["first_time"] <= leg["first_time"]),
                         key=lambda c: c["first_time"], reverse=True)[:CANDIDATES]
     if not candidates:
@@ -116,9 +124,10 @@ def _temporarily_refused(legs: list[dict]) -> set[int]:
     refused: set[int] = set()
     ids = [leg["id"] for leg in legs if leg.get("id")]
     for part in chunks(ids):
-        refused |= {line["leg_id"] for line in dict_rows(
-            lines_with_legs(PostfixLine.select(Leg.id.alias("leg_id")))
-            .where(Leg.id.in_(part), PostfixLine.kind.in_(TEMPORARY_REFUSALS), PostfixLine.dsn.startswith("4")))}
+        refused |= {leg for (leg,) in database.execute_sql(
+            f"SELECT leg.id FROM postfix_line JOIN leg ON {LINE_IN_LEG_SQL} WHERE leg.id IN ({marks(part)}) "
+            f"AND postfix_line.kind IN ({marks(TEMPORARY_REFUSALS)}) AND postfix_line.dsn LIKE '4%'",
+            (*part, *TEMPORARY_REFUSALS))}
     return refused
 
 
@@ -163,9 +172,10 @@ def _recipients_of(legs: list[dict]) -> dict[int, set[str]]:
     """Leg id -> the recipients its lines name (lower case)."""
     found: dict[int, set[str]] = {}
     for part in chunks(sorted({leg["id"] for leg in legs})):
-        for line in dict_rows(lines_with_legs(PostfixLine.select(Leg.id.alias("leg_id"), PostfixLine.recipient))
-                              .where(Leg.id.in_(part), PostfixLine.recipient.is_null(False))):
-            found.setdefault(line["leg_id"], set()).add(line["recipient"].lower())
+        for leg_id, recipient in database.execute_sql(
+                f"SELECT leg.id, postfix_line.recipient FROM postfix_line JOIN leg ON {LINE_IN_LEG_SQL} "
+                f"WHERE leg.id IN ({marks(part)}) AND postfix_line.recipient IS NOT NULL", part):
+            found.setdefault(leg_id, set()).add(recipient.lower())
     return found
 
 
@@ -226,23 +236,26 @@ def merge_messages(into: int, other: int) -> None:
     conn.execute("UPDATE rspamd_row SET message_ref = ? WHERE message_ref = ?", (into, other))
 
 
+_HOP_FROM = (f"SELECT leg.message_ref FROM postfix_line JOIN leg ON {LINE_IN_LEG_SQL} "
+             "WHERE postfix_line.linked_queue_id = ? AND postfix_line.time = ? AND postfix_line.kind = 'delivery' "
+             "AND leg.message_ref IS NOT NULL LIMIT 1")
+_HOP_TO = ("SELECT id, message_ref FROM leg WHERE queue_id = ? AND first_time BETWEEN ? AND ? "
+           "AND message_ref IS NOT NULL ORDER BY first_time DESC LIMIT 1")
+
+
 def join_hops(hops: list[tuple[str, int]]) -> set[int]:
     """`queued as NEWQID` lines of this pass (NEWQID, line time): NEWQID's leg joins the message
     of the leg that handed it over, even when it was placed earlier (its lines came first)."""
     touched: set[int] = set()
+    conn = database.connection()
     for new_queue_id, when in hops:
-        parent = dict_rows(lines_with_legs(PostfixLine.select(Leg.message_ref))
-                      .where(PostfixLine.linked_queue_id == new_queue_id, PostfixLine.time == when,
-                             PostfixLine.kind == "delivery", Leg.message_ref.is_null(False)).limit(1))
-        child = dict_rows(Leg.select(Leg.id, Leg.message_ref)
-                     .where(Leg.queue_id == new_queue_id, Leg.first_time.between(when - HOP_WINDOW, when + CLOCK_SLACK),
-                            Leg.message_ref.is_null(False))
-                     .order_by(Leg.first_time.desc()).limit(1))
+        parent = conn.execute(_HOP_FROM, (new_queue_id, when)).fetchone()
+        child = conn.execute(_HOP_TO, (new_queue_id, when - HOP_WINDOW, when + CLOCK_SLACK)).fetchone()
         if not parent or not child:
             continue
-        into, other = parent[0]["message_ref"], child[0]["message_ref"]
+        into, (child_id, other) = parent[0], child
         if into != other:
             merge_messages(into, other)
-        database.connection().execute("UPDATE leg SET role = 'reinjected' WHERE id = ?", (child[0]["id"],))
+        conn.execute("UPDATE leg SET role = 'reinjected' WHERE id = ?", (child_id,))
         touched |= {into, other}
     return touched

@@ -6,18 +6,12 @@ message with a thousand legs costs a few more queries, never a longer SQL expres
 """
 from __future__ import annotations
 
-from peewee import JOIN
+from operator import attrgetter
 
 from .db import database
-from .leg_rule import line_in_leg
-from .models import Leg, PostfixLine
+from .leg_rule import LINE_IN_LEG_SQL
 from .outcome import MessageFacts
 from .sql_batches import chunks, dicts, marks
-
-
-def lines_with_legs(query):
-    """`query` (a select from PostfixLine) joined to the leg each line belongs to."""
-    return query.join(Leg, join_type=JOIN.INNER, on=line_in_leg())
 
 
 def dict_rows(query) -> list[dict]:
@@ -26,33 +20,33 @@ def dict_rows(query) -> list[dict]:
     return dicts(*query.sql())
 
 
-_LINE_FIELDS = (PostfixLine.id, PostfixLine.time, PostfixLine.kind, PostfixLine.queue_id, PostfixLine.message_id,
-                PostfixLine.sender, PostfixLine.recipient, PostfixLine.orig_to, PostfixLine.status,
-                PostfixLine.relay, PostfixLine.delay, PostfixLine.dsn, PostfixLine.reply, PostfixLine.client_ip,
-                PostfixLine.sasl_username, PostfixLine.message_ref, PostfixLine.linked_queue_id, PostfixLine.program)
+_LINE_FIELDS = ("id", "time", "kind", "queue_id", "message_id", "sender", "recipient", "orig_to", "status", "relay",
+                "delay", "dsn", "reply", "client_ip", "sasl_username", "message_ref", "linked_queue_id", "program")
 # What a reader also shows of a line; the correlator does not need the text.
-_TEXT_FIELDS = (PostfixLine.priority, PostfixLine.message, PostfixLine.parsed)
+_TEXT_FIELDS = ("priority", "message", "parsed")
 
 
 def load_facts(message_ids: list[int], with_text: bool = False) -> dict[int, MessageFacts]:
     """Everything needed to compute these messages (and, `with_text`, to show them), in a number
-    of queries that grows with the legs in chunks, never one per line or per message."""
-    line_fields = _LINE_FIELDS + (_TEXT_FIELDS if with_text else ())
+    of queries that grows with the legs in chunks, never one per line or per message. Raw SQL:
+    the correlator loads every message of a backlog, and building these queries in Peewee cost
+    more than running them."""
+    line_fields = ", ".join(f"postfix_line.{f}" for f in _LINE_FIELDS + (_TEXT_FIELDS if with_text else ()))
     facts = {m: MessageFacts(m) for m in message_ids}
     legs: list[dict] = []
     for part in chunks(list(message_ids)):
-        legs += dict_rows(Leg.select().where(Leg.message_ref.in_(part)))
+        legs += dicts(f"SELECT * FROM leg WHERE message_ref IN ({marks(part)})", part)
     legs.sort(key=lambda leg: (leg["first_time"], leg["id"]))
     leg_message = {}
     for leg in legs:
         facts[leg["message_ref"]].legs.append(leg)
         leg_message[leg["id"]] = leg["message_ref"]
     for part in chunks(sorted(leg_message)):
-        for line in dict_rows(lines_with_legs(PostfixLine.select(Leg.id.alias("leg_id"), *line_fields))
-                         .where(Leg.id.in_(part))):
+        for line in dicts(f"SELECT leg.id AS leg_id, {line_fields} FROM postfix_line JOIN leg ON {LINE_IN_LEG_SQL} "
+                          f"WHERE leg.id IN ({marks(part)})", part):
             facts[leg_message[line["leg_id"]]].lines.append(line)
     for part in chunks(list(message_ids)):
-        for line in dict_rows(PostfixLine.select(*line_fields).where(PostfixLine.message_ref.in_(part))):
+        for line in dicts(f"SELECT {line_fields} FROM postfix_line WHERE message_ref IN ({marks(part)})", part):
             line["leg_id"] = None
             facts[line["message_ref"]].lines.append(line)
     for part in chunks(list(message_ids)):
@@ -69,9 +63,10 @@ def _notices(facts: dict[int, MessageFacts], legs: list[dict]) -> None:
     queue_of_message = {(leg["queue_id"], leg["message_ref"]) for leg in legs}
     notices: dict[str, list[int]] = {}
     for part in chunks(sorted({q for q, _ in queue_of_message})):
-        for line in dict_rows(lines_with_legs(PostfixLine.select(PostfixLine.linked_queue_id, Leg.message_ref))
-                         .where(PostfixLine.linked_queue_id.in_(part), PostfixLine.kind == "bounce_notice")):
-            notices.setdefault(line["linked_queue_id"], []).append(line["message_ref"])
+        for queue_id, message in database.execute_sql(
+                f"SELECT postfix_line.linked_queue_id, leg.message_ref FROM postfix_line JOIN leg ON {LINE_IN_LEG_SQL} "
+                f"WHERE postfix_line.linked_queue_id IN ({marks(part)}) AND postfix_line.kind = 'bounce_notice'", part):
+            notices.setdefault(queue_id, []).append(message)
     for queue_id, message in queue_of_message:
         for parent in notices.get(queue_id, ()):
             if parent and parent != message:
@@ -82,13 +77,14 @@ _MESSAGE_COLUMNS = ("message_id", "queue_id", "queue_ids", "sender", "recipients
                     "direction", "final_status", "is_complete", "is_spam", "spam_score", "user", "ip", "size",
                     "reject_reason", "related_ref", "related_kind", "has_postfix", "has_rspamd", "expired_unlinked", "first_seen",
                     "last_seen")
+_message_values = attrgetter(*_MESSAGE_COLUMNS)     # one C call per message instead of a generator
 
 
 def write_messages(results, now: int) -> None:
     conn = database.connection()
     conn.executemany(
         f"UPDATE message SET {', '.join(c + ' = ?' for c in _MESSAGE_COLUMNS)}, updated_at = ? WHERE id = ?",
-        [tuple(getattr(r, c) for c in _MESSAGE_COLUMNS) + (now, r.id) for r in results])
+        [_message_values(r) + (now, r.id) for r in results])
     for part in chunks([r.id for r in results]):
         conn.execute(f"DELETE FROM recipient WHERE message_ref IN ({marks(part)})", part)
     conn.executemany(
