@@ -142,9 +142,20 @@ def _migration_6_message_order(db: SqliteDatabase) -> None:
     db.execute_sql('CREATE INDEX IF NOT EXISTS "message_first_seen" ON "message" ("first_seen")')
 
 
+def _migration_7_reserved(db: SqliteDatabase) -> None:
+    """Version 7: reserved for a change made in parallel (retention tiers); when it lands it
+    replaces this step. Nothing to do here."""
+
+
+def _migration_8_audit_log(db: SqliteDatabase) -> None:
+    """Version 8: the audit log of sign-ins and exports (audit.py)."""
+    from .models import AuditEvent
+    db.create_tables([AuditEvent])
+
+
 # MIGRATIONS[n] upgrades a file from version n+1 to n+2. Version 1 is the first release's schema.
 MIGRATIONS = [_migration_2_message_search, _migration_3_hourly_counts, _migration_4_alerts, _migration_5_mailbox_stage,
-              _migration_6_message_order]
+              _migration_6_message_order, _migration_7_reserved, _migration_8_audit_log]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

@@ -19,7 +19,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .db import database
-from .models import LocalDomain
+from .models import LocalDomain, Message
+from .queries.scope import ADMIN, Scope
 from .reasons import FAILED, reason_key, short_reason
 
 STATUS_COLUMNS = ("delivered", "deferred", "bounced", "rejected")
@@ -91,8 +92,13 @@ def _domain(address: str | None) -> str | None:
     return address.rsplit("@", 1)[1].lower() or None
 
 
-def _messages(start: int | None, end: int | None, direction: str | None = None, failed_only: bool = False) -> list[_Row]:
+def _messages(start: int | None, end: int | None, direction: str | None = None, failed_only: bool = False,
+              scope: Scope = ADMIN) -> list[_Row]:
     where, params = [], []
+    if not scope.is_admin:     # the caller's messages, by the one rule in queries/scope.py
+        sql, scope_params = Message.select(Message.id).where(*scope.message_filter()).sql()
+        where.append(f"m.id IN ({sql})")
+        params += scope_params
     if failed_only:    # top reasons read only what failed, not every delivered recipient
         where.append(f"(r.status IN ({', '.join('?' for _ in FAILED)}) OR (r.id IS NULL AND m.final_status = 'rejected'))")
         params += FAILED
@@ -108,7 +114,7 @@ def _messages(start: int | None, end: int | None, direction: str | None = None, 
         row = rows.get(mid)
         if row is None:
             row = rows[mid] = _Row(mid, sender, direc, status, spam, reject)
-        if rcpt is not None:
+        if rcpt is not None and (scope.owns(sender) or scope.sees_recipient(rcpt)):
             row.recipients.append((rcpt, rstatus, delay, dsn, reply))
     return list(rows.values())
 
@@ -142,9 +148,9 @@ def _finish(stats: dict[str, EntityStats], sort: str, descending: bool, limit: i
 
 
 def entity_stats(kind: str, start: int | None, end: int | None, *, local: bool = True, sort: str = "total",
-                 descending: bool = True, limit: int = 100) -> list[EntityStats]:
+                 descending: bool = True, limit: int = 100, scope: Scope = ADMIN) -> list[EntityStats]:
     """Per `kind` ("domain" or "mailbox"): our own (local=True) or remote ones."""
-    ours = local_domains()
+    ours = scope.our_domains(local_domains())
     name_of = _domain if kind == "domain" else (lambda a: a.lower() if a and "@" in a else None)
     stats: dict[str, EntityStats] = {}
 
@@ -156,7 +162,7 @@ def entity_stats(kind: str, start: int | None, end: int | None, *, local: bool =
             stats[name] = EntityStats(name, is_local)
         return stats[name]
 
-    for message in _messages(start, end):
+    for message in _messages(start, end, scope=scope):
         sender = name_of(message.sender)
         receivers = {name_of(r[0]) for r in message.recipients} - {None}
         involved: set[str] = set()
@@ -184,11 +190,11 @@ def entity_stats(kind: str, start: int | None, end: int | None, *, local: bool =
     return _finish(stats, sort, descending, limit)
 
 
-def destinations(start: int | None, end: int | None, *, limit: int = 100) -> list[Destination]:
+def destinations(start: int | None, end: int | None, *, limit: int = 100, scope: Scope = ADMIN) -> list[Destination]:
     """Remote recipient domains by how often delivery to them is deferred or bounced."""
     ours = local_domains()
     found: dict[str, Destination] = {}
-    for message in _messages(start, end):
+    for message in _messages(start, end, scope=scope):
         for rcpt, rstatus, _delay, dsn, reply in message.recipients:
             domain = _domain(rcpt)
             if domain is None or domain in ours or rstatus in ("rejected", "pending"):
@@ -214,7 +220,7 @@ def destinations(start: int | None, end: int | None, *, limit: int = 100) -> lis
 
 
 def top_reasons(start: int | None, end: int | None, direction: str | None = None, *,
-                limit: int = 20) -> list[ReasonGroup]:
+                limit: int = 20, scope: Scope = ADMIN) -> list[ReasonGroup]:
     """Bounces, deferrals and rejects by `reasons.reason_key`, most messages first."""
     groups: dict[str, ReasonGroup] = {}
 
@@ -228,7 +234,7 @@ def top_reasons(start: int | None, end: int | None, direction: str | None = None
         if group.example is None:
             group.example = short_reason(reply)
 
-    for message in _messages(start, end, direction, failed_only=True):
+    for message in _messages(start, end, direction, failed_only=True, scope=scope):
         if not message.recipients and message.status == "rejected":
             add(reason_key(None, message.reject_reason), "rejected", message.id, message.reject_reason)
         for _rcpt, rstatus, _delay, dsn, reply in message.recipients:

@@ -12,6 +12,7 @@ from flask import Blueprint, jsonify
 from marshmallow import fields, validate
 
 from .. import insights
+from ..auth import current_scope
 from ..queries import DIRECTIONS
 from .params import DateRangeMixin, parse_args
 
@@ -43,7 +44,7 @@ def _public(row) -> dict:
 
 def _entities(kind: str, args: dict, local: bool):
     rows = insights.entity_stats(kind, args.get("start_date"), args.get("end_date"), local=local, sort=args["sort"],
-                                 descending=args["order"] == "desc", limit=args["limit"])
+                                 descending=args["order"] == "desc", limit=args["limit"], scope=current_scope())
     return jsonify({"data": [_public(r) for r in rows]})
 
 
@@ -61,7 +62,7 @@ def mailboxes():
 @bp.get("/insights/destinations")
 def destinations():
     args = parse_args(InsightRangeSchema())
-    rows = insights.destinations(args.get("start_date"), args.get("end_date"), limit=args["limit"])
+    rows = insights.destinations(args.get("start_date"), args.get("end_date"), limit=args["limit"], scope=current_scope())
     return jsonify({"data": [_public(r) for r in rows]})
 
 
@@ -69,5 +70,5 @@ def destinations():
 def reasons():
     args = parse_args(ReasonSchema())
     rows = insights.top_reasons(args.get("start_date"), args.get("end_date"), args.get("direction"),
-                                limit=args["limit"])
+                                limit=args["limit"], scope=current_scope())
     return jsonify({"direction": args.get("direction"), "data": [_public(r) for r in rows]})
