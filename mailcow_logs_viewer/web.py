@@ -91,6 +91,12 @@ def _login_page(error: str | None = None, status: int = 200, retry_after: int = 
     return response
 
 
+def _locked_page(what: str, seconds: int):
+    minutes = -(-seconds // 60)
+    return _login_page(f"Too many failed {what}; try again in {minutes} minute{'s' if minutes > 1 else ''}.", 429,
+                       seconds)
+
+
 @web.route("/login", methods=["GET", "POST"])
 def login():
     """GET: the form (or on to `next` with a live session); POST: check it, start a session."""
@@ -104,9 +110,7 @@ def login():
         return _login_page()
     accepted, locked = guard.check_password(request.form.get("username", ""), request.form.get("password", ""))
     if locked:
-        minutes = -(-locked // 60)
-        return _login_page(f"Too many failed logins; try again in {minutes} minute{'s' if minutes > 1 else ''}.",
-                           429, locked)
+        return _locked_page("logins", locked)
     username = request.form.get("username", "")[:200]
     if not accepted:
         _audit("sign_in_failed", username=username, method="password", detail="wrong username or password")
@@ -129,11 +133,7 @@ def _sign_in_available():
         abort(404)
     guard = current_app.extensions["auth"]
     locked = guard.sign_in_locked()
-    if locked:
-        minutes = -(-locked // 60)
-        return _login_page(f"Too many failed sign-ins; try again in {minutes} minute{'s' if minutes > 1 else ''}.",
-                           429, locked)
-    return None
+    return _locked_page("sign-ins", locked) if locked else None
 
 
 @web.get("/auth/mailcow")

@@ -24,9 +24,10 @@ DOMAIN_ADMIN = "peter@example.net"
 
 
 @contextmanager
-def signed_in_world(data_dir: Path, hours: float = 6, **env):
+def signed_in_world(data_dir: Path, hours: float = 6, host: str = "127.0.0.1", **env):
     """(app, its URL, simulator): the simulated mailcow with an OAuth2 app registered, and the
-    product serving a database of `hours` of its mail on a loopback port."""
+    product serving a database of `hours` of its mail on a loopback port, named `host` in its
+    PUBLIC_URL ("localhost" puts it on another site than the simulator's 127.0.0.1)."""
     import threading
 
     from mailcow_logs_viewer.runtime import Runtime
@@ -35,7 +36,7 @@ def signed_in_world(data_dir: Path, hours: float = 6, **env):
     sim = SimulatedMailcow(TrafficGenerator(seed=SIM_SEED, rate_per_hour=120))
     sim.start()
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     sim.oauth.register(CLIENT_ID, CLIENT_SECRET, f"{url}/auth/mailcow/callback")
     sim.preload(hours=hours, now=time.time())
     settings = load_settings(base_env(

@@ -91,7 +91,9 @@ class SimulatedOAuth:
                                       "code_challenge", "code_challenge_method"))
         options = "".join(f'<option value="{html.escape(m.address)}">{html.escape(m.name)} &lt;{html.escape(m.address)}&gt;</option>'
                           for m in self.world.mailboxes)
-        page = ("<!doctype html><html><head><title>mailcow UI - Authorize</title></head><body>"
+        # (no favicon request: the simulator refuses browser fetches outside /oauth/)
+        page = ("<!doctype html><html><head><title>mailcow UI - Authorize</title><link rel='icon' href='data:,'>"
+                "</head><body>"
                 "<h1>Authorize application</h1><p>An application wants to read your profile.</p>"
                 '<form method="post" action="/oauth/authorize" id="authorize">' + hidden +
                 f'<label for="username">Sign in as</label><select id="username" name="username">{options}'
