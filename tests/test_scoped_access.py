@@ -191,6 +191,31 @@ def test_a_mailbox_user_sees_only_their_own_outcome(world):
         assert [o["recipient"] for o in item["outcomes"]] == [USER] and item["recipients"] == [USER]
 
 
+def _keys(session, url, **params):
+    return {m["correlation_key"] for m in session.get(f"{url}/api/messages", params={"limit": 500, **params}).json()["data"]}
+
+
+def test_a_search_does_not_tell_who_else_received_the_mail(world):
+    _, url, callers = world
+    _, session = callers["mailbox"]
+    shared = {}
+    for m in Message.select().where(Message.recipient_count >= 2):
+        if MAILBOX.owns(m.sender):
+            continue
+        others = {r.recipient.lower() for r in Recipient.select().where(Recipient.message_ref == m.id)}
+        if others & USER_ADDRESSES:
+            for other in others - USER_ADDRESSES:
+                shared.setdefault(other, set()).add(m.correlation_key)
+    other, keys = max(shared.items(), key=lambda item: len(item[1]))
+    for params in ({"search": f"to:{other}"}, {"recipient": other}, {"search": other.split("@")[0]},
+                   {"search": f"to:{other.split('@')[0]}"}, {"mailbox": other}):
+        found = _keys(session, url, **params) & keys
+        assert not found, (params, len(found))
+    # their own address still finds them
+    assert keys <= _keys(session, url, search=f"to:{USER}") | _keys(session, url, search="to:info@example.org")
+    assert keys <= _keys(session, url, recipient=USER) | _keys(session, url, recipient="info@example.org")
+
+
 def test_a_mailbox_users_searches_are_rate_limited(world):
     app, url, _ = world
     session = sign_in(url, "lisa@example.org")

@@ -57,6 +57,22 @@ class Scope:
                                                  & (self._matches(Recipient.recipient) | self._matches(Recipient.orig_to)))
         return [self._matches(Message.sender) | fn.EXISTS(ours)]
 
+    def _visible_row(self):
+        """A recipient row this caller may see on mail they did not send (sees_recipient in SQL)."""
+        if self.role == DOMAIN_ADMIN_ROLE:
+            return self._matches(Recipient.recipient) | self._matches(Recipient.orig_to)
+        return self._matches(Recipient.recipient)
+
+    def recipient_exists(self, condition):
+        """Some recipient of the message meets `condition`, counting only recipients this
+        caller may see: a search for someone else's address must not tell a user who else
+        received their mail (the answer leaves those recipients out, so must the match)."""
+        def exists(extra):
+            return fn.EXISTS(Recipient.select(SQL("1")).where((Recipient.message_ref == Message.id) & extra))
+        if self.is_admin:
+            return exists(condition)
+        return (self._matches(Message.sender) & exists(condition)) | exists(condition & self._visible_row())
+
     def line_filter(self, model) -> list:
         """Extra conditions on the lines of a log table for this caller (none for an admin).
 
