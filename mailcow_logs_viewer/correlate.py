@@ -196,7 +196,6 @@ class Correlator:
         touched: set[int] = {leg["message_ref"] for leg in legs if leg["message_ref"] is not None}
         now = int(self.clock())
         keyed: list[tuple[dict, str]] = []
-        placed: list[dict] = []
         by_message_id: dict[str, list[dict]] = {}
         for leg in legs:
             if leg["role"] == "probe":
@@ -214,7 +213,6 @@ class Correlator:
             elif leg.get("settled") or (leg.get("meaningful") and leg["last_time"] < now - SETTLE_SECONDS):
                 keyed.append((leg, custody.queue_key(leg)))
             leg["key"] = keyed[-1][1] if keyed and keyed[-1][0] is leg else None
-            placed.append(leg)
             if leg["message_id"]:
                 by_message_id.setdefault(leg["message_id"], []).append(leg)
         ids = self._messages_for_keys({key: leg["first_time"] for leg, key in reversed(keyed)})
@@ -222,8 +220,8 @@ class Correlator:
             leg["message_ref"] = ids[key]
         database.connection().executemany("UPDATE leg SET message_ref = ?, role = ? WHERE id = ?",
                                           [(leg["message_ref"], leg["role"], leg["id"]) for leg in legs])
-        newly = [leg for leg in placed if leg["message_ref"] is not None]
-        touched |= custody.move_to(custody.retried_refusals(newly))
+        # Changed legs, not only new ones: a retry is known by its recipient's line, which may come later.
+        touched |= custody.move_to(custody.retried_refusals([leg for leg in legs if leg["message_ref"] is not None]))
         touched |= {leg["message_ref"] for leg in legs if leg["message_ref"] is not None}
         return touched
 
@@ -289,7 +287,7 @@ class Correlator:
             with_id = [(row_id, when, correlation_key("msgid", message_id))
                        for row_id, when, message_id, _, _, parsed in rows if parsed and message_id]
             ids = self._messages_for_keys({key: when for _, when, key in reversed(with_id)})
-            links = [(ids[key], row_id) for row_id, _, key in with_id]
+            links = custody.scanned_transactions([(ids[key], row_id) for row_id, _, key in with_id])
             for row_id, when, message_id, sender, recipients, parsed in rows:
                 if parsed and not message_id:
                     message = self._match_without_message_id(when, sender, json.loads(recipients or "[]"))

@@ -21,7 +21,7 @@ import ipaddress
 
 from .db import database
 from .facts import chunks, lines_with_legs, marks, dict_rows
-from .models import Leg, PostfixLine
+from .models import Leg, Message, PostfixLine, RspamdRow
 
 # The new queue id of a hop starts while the hand-off is under way: its first line comes
 # before the `queued as` line (at most HOP_WINDOW seconds before, a slow filter), never after
@@ -123,28 +123,85 @@ def _temporarily_refused(legs: list[dict]) -> set[int]:
 
 
 def retried_refusals(legs: list[dict]) -> list[tuple[int, int]]:
-    """(NOQUEUE line, message) for temporary NOQUEUE refusals that these newly placed legs retried:
-    the same client and envelope sender, accepted within RETRY_WINDOW after the refusal. One
-    query over the time range of the legs (NOQUEUE lines are the only ones with a message_ref)."""
+    """(NOQUEUE line, message) for temporary NOQUEUE refusals that these placed legs retried:
+    the same client, envelope sender and recipient, accepted within RETRY_WINDOW after the
+    refusal; the first such leg takes it. A refusal already moved into an accepted message
+    stays there. A leg whose recipients are not logged yet is matched by a later pass, when
+    its delivery line changes it. One query over the time range of the legs (NOQUEUE lines
+    are the only ones with a message_ref), one for the recipients of the legs that match."""
     legs = [leg for leg in legs if leg["client_ip"] and leg["sender"] is not None and leg["message_ref"] is not None]
     if not legs:
         return []
     by_client: dict[tuple[str, str], list[dict]] = {}
     for leg in legs:
         by_client.setdefault((leg["client_ip"], leg["sender"].lower()), []).append(leg)
-    moves = []
+    pairs = []
     for line in dict_rows(PostfixLine.select(PostfixLine.id, PostfixLine.time, PostfixLine.client_ip,
-                                             PostfixLine.sender, PostfixLine.message_ref)
+                                             PostfixLine.sender, PostfixLine.recipient, PostfixLine.line_key,
+                                             PostfixLine.message_ref, Message.correlation_key)
+                          .join(Message, on=(Message.id == PostfixLine.message_ref))
                           .where(PostfixLine.message_ref.is_null(False), PostfixLine.kind == "noqueue_reject",
                                  PostfixLine.time.between(min(leg["first_time"] for leg in legs) - RETRY_WINDOW,
                                                           max(leg["first_time"] for leg in legs)),
                                  PostfixLine.dsn.startswith("4"))):
-        for leg in by_client.get((line["client_ip"], (line["sender"] or "").lower()), ()):
-            if leg["first_time"] - RETRY_WINDOW <= line["time"] <= leg["first_time"] \
-                    and line["message_ref"] != leg["message_ref"]:
-                moves.append((line["id"], leg["message_ref"]))
-                break
+        if line["correlation_key"] != correlation_key("noqueue", str(line["line_key"])):
+            continue                # an earlier attempt of an accepted message already
+        retries = [leg for leg in by_client.get((line["client_ip"], (line["sender"] or "").lower()), ())
+                   if leg["first_time"] - RETRY_WINDOW <= line["time"] <= leg["first_time"]]
+        if retries and line["recipient"]:
+            pairs.append((line, sorted(retries, key=lambda leg: leg["first_time"])))
+    recipients = _recipients_of([leg for _, retries in pairs for leg in retries])
+    moves = []
+    for line, retries in pairs:
+        leg = next((leg for leg in retries if line["recipient"].lower() in recipients.get(leg["id"], ())), None)
+        if leg is not None:
+            moves.append((line["id"], leg["message_ref"]))
     return moves
+
+
+def _recipients_of(legs: list[dict]) -> dict[int, set[str]]:
+    """Leg id -> the recipients its lines name (lower case)."""
+    found: dict[int, set[str]] = {}
+    for part in chunks(sorted({leg["id"] for leg in legs})):
+        for line in dict_rows(lines_with_legs(PostfixLine.select(Leg.id.alias("leg_id"), PostfixLine.recipient))
+                              .where(Leg.id.in_(part), PostfixLine.recipient.is_null(False))):
+            found.setdefault(line["leg_id"], set()).add(line["recipient"].lower())
+    return found
+
+
+def scanned_transactions(links: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(message, Rspamd row) links made by Message-ID, each moved to the transaction Rspamd
+    scanned when several messages share that Message-ID (a list's copy and the post, PITFALLS
+    31): the message with a leg of the Message-ID from the row's client that started last
+    before the scan. Rows of a Message-ID only one message has keep their link."""
+    messages = sorted({message for message, _ in links})
+    legs_by_mid: dict[str, list[dict]] = {}
+    mids = set()
+    for part in chunks(messages):
+        mids |= {mid for (mid,) in Leg.select(Leg.message_id).where(Leg.message_ref.in_(part),
+                                                                     Leg.message_id.is_null(False)).tuples()}
+    for part in chunks(sorted(mids)):
+        for leg in dict_rows(Leg.select(Leg.message_id, Leg.message_ref, Leg.client_ip, Leg.first_time)
+                             .where(Leg.message_id.in_(part), Leg.message_ref.is_null(False))):
+            legs_by_mid.setdefault(leg["message_id"], []).append(leg)
+    shared = {mid for mid, legs in legs_by_mid.items() if len({leg["message_ref"] for leg in legs}) > 1}
+    if not shared:
+        return links
+    rows = {}
+    for part in chunks([row for _, row in links]):
+        rows.update({row["id"]: row for row in dict_rows(
+            RspamdRow.select(RspamdRow.id, RspamdRow.message_id, RspamdRow.ip, RspamdRow.time)
+            .where(RspamdRow.id.in_(part), RspamdRow.message_id.in_(sorted(shared))))})
+    moved = []
+    for message, row_id in links:
+        row = rows.get(row_id)
+        if row is not None:
+            scanned = [leg for leg in legs_by_mid[row["message_id"]]
+                       if leg["client_ip"] == row["ip"] and leg["first_time"] <= row["time"] + CLOCK_SLACK]
+            if scanned:
+                message = max(scanned, key=lambda leg: leg["first_time"])["message_ref"]
+        moved.append((message, row_id))
+    return moved
 
 
 def move_to(moves: list[tuple[int, int]]) -> set[int]:

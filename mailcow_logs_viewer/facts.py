@@ -9,17 +9,10 @@ from __future__ import annotations
 from peewee import JOIN
 
 from .db import database
+from .leg_rule import line_in_leg
 from .models import Leg, PostfixLine
 from .outcome import MessageFacts
 from .sql_batches import chunks, dicts, marks
-
-
-def line_in_leg(leg=Leg):
-    """The one rule for which Postfix lines belong to a leg: the lines of its queue id within
-    its time span. Queue ids are reused only after `removed`, so spans of one queue id never
-    overlap and a line is never in two legs. `leg` is the Leg model (in a join) or a leg row."""
-    get = leg.get if isinstance(leg, dict) else (lambda name: getattr(leg, name))
-    return (PostfixLine.queue_id == get("queue_id")) & PostfixLine.time.between(get("first_time"), get("last_time"))
 
 
 def lines_with_legs(query):

@@ -26,6 +26,7 @@ import re
 from typing import Callable
 
 from .db import database
+from .leg_rule import LINE_IN_LEG_SQL
 from .sql_batches import chunks as _chunks, dicts as _dicts, marks as _marks
 
 LINK_WINDOW = 86400         # how long an unlinked LMTP line is tried again
@@ -33,8 +34,6 @@ CHUNK = 2000                # Dovecot lines linked per query
 BEFORE, AFTER = 300, 3600   # Postfix writes its delivery line after Dovecot's verdict, seconds to minutes later
 COPY_WINDOW = 300           # a redirected copy or vacation reply is submitted within seconds of the verdict
 _SESSION_REPLY = re.compile(r"\A2\d\d [0-9.]+ <[^<>]*> (\S+) Saved\b")
-_LINE_IN_LEG = ("postfix_line.queue_id = leg.queue_id AND postfix_line.time BETWEEN leg.first_time AND "
-                "leg.last_time")
 _SENT_MAIL = ("redirect", "vacation")
 _DELIVERY_FIELDS = ("postfix_line.id, postfix_line.time, postfix_line.recipient, postfix_line.orig_to, "
                     "postfix_line.reply, leg.id, leg.message_ref")
@@ -88,7 +87,7 @@ def _link_deliveries(rows: list[tuple]) -> set[int]:
     low, high = min(r[1] for r in rows) - BEFORE, max(r[1] for r in rows) + AFTER
     by_session: dict[str, tuple] = {}
     for line in conn.execute(
-            f"SELECT {_DELIVERY_FIELDS} FROM postfix_line JOIN leg ON {_LINE_IN_LEG} "
+            f"SELECT {_DELIVERY_FIELDS} FROM postfix_line JOIN leg ON {LINE_IN_LEG_SQL} "
             "WHERE postfix_line.status = 'sent' AND postfix_line.time BETWEEN ? AND ? "
             "AND leg.message_ref IS NOT NULL", (low, high)):
         session = session_of(line[4])
@@ -127,7 +126,7 @@ def _link_by_message_id(unmatched: list[tuple], links: dict[int, tuple[int, str]
     candidates: dict[str, list[tuple]] = {}
     for part in _chunks(wanted):
         for line in database.execute_sql(
-                f"SELECT {_DELIVERY_FIELDS}, leg.message_id FROM leg JOIN postfix_line ON {_LINE_IN_LEG} "
+                f"SELECT {_DELIVERY_FIELDS}, leg.message_id FROM leg JOIN postfix_line ON {LINE_IN_LEG_SQL} "
                 f"WHERE leg.message_id IN ({_marks(part)}) AND postfix_line.kind = 'delivery' "
                 "AND leg.message_ref IS NOT NULL", part):
             candidates.setdefault(line[7], []).append(line)
@@ -166,7 +165,7 @@ def _legs_to(leg_ids: list[int], address: str | None) -> set[int]:
     if not leg_ids or not address:
         return set()
     return {leg for (leg,) in database.execute_sql(
-        f"SELECT leg.id FROM leg JOIN postfix_line ON {_LINE_IN_LEG} WHERE leg.id IN ({_marks(leg_ids)}) "
+        f"SELECT leg.id FROM leg JOIN postfix_line ON {LINE_IN_LEG_SQL} WHERE leg.id IN ({_marks(leg_ids)}) "
         "AND postfix_line.kind = 'delivery' AND lower(postfix_line.recipient) = ?", (*leg_ids, address))}
 
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from mailcow_logs_viewer.correlate import Correlator, correlation_key
-from mailcow_logs_viewer.log_rows import POSTFIX, insert_rows, postfix_row
+from mailcow_logs_viewer.log_rows import POSTFIX, RSPAMD, insert_rows, postfix_row, rspamd_row
 from mailcow_logs_viewer.models import Leg, LocalDomain, Message, PostfixLine, Recipient
 from mailcow_logs_viewer.outcome import RECIPIENT_STATUSES, REFUSAL_RETRY_SECONDS
 
@@ -108,25 +108,28 @@ def test_deferred_behind_the_filter_is_deferred_not_delivered(correlator):
 LIST_MID = "<post-42@example.org>"
 
 
+_LIST_LINES = [
+    (0, "postfix/submission/smtpd", "1A2B3C4D5E: client=laptop.example.com[198.51.100.20], "
+                                    "sasl_method=PLAIN, sasl_username=alice@example.org"),
+    (0, "postfix/cleanup", f"1A2B3C4D5E: message-id={LIST_MID}"),
+    (0, "postfix/qmgr", "1A2B3C4D5E: from=<alice@example.org>, size=3000, nrcpt=1 (queue active)"),
+    (1, "postfix/smtp", "1A2B3C4D5E: to=<list@lists.example.net>, relay=lists.example.net[192.0.2.25]:25, "
+                        "delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 77AA)"),
+    (1, "postfix/qmgr", "1A2B3C4D5E: removed"),
+    # The list sends the post back to its subscribers: alice and bob are on it.
+    (60, "postfix/smtpd", "2B3C4D5E6F: client=lists.example.net[192.0.2.25]"),
+    (60, "postfix/cleanup", f"2B3C4D5E6F: message-id={LIST_MID}"),
+    (60, "postfix/qmgr", "2B3C4D5E6F: from=<list-bounces@lists.example.net>, size=3900, nrcpt=2 (queue active)"),
+    (61, "postfix/lmtp", "2B3C4D5E6F: to=<alice@example.org>, relay=dovecot[172.22.1.250]:24, delay=0.3, "
+                         "delays=0/0/0/0.3, dsn=2.0.0, status=sent (250 2.0.0 Saved)"),
+    (61, "postfix/lmtp", "2B3C4D5E6F: to=<bob@example.org>, relay=dovecot[172.22.1.250]:24, delay=0.3, "
+                         "delays=0/0/0/0.3, dsn=2.0.0, status=sent (250 2.0.0 Saved)"),
+    (61, "postfix/qmgr", "2B3C4D5E6F: removed"),
+]
+
+
 def test_a_list_copy_with_the_same_message_id_is_an_inbound_message_of_its_own(correlator):
-    store([
-        (0, "postfix/submission/smtpd", "1A2B3C4D5E: client=laptop.example.com[198.51.100.20], "
-                                        "sasl_method=PLAIN, sasl_username=alice@example.org"),
-        (0, "postfix/cleanup", f"1A2B3C4D5E: message-id={LIST_MID}"),
-        (0, "postfix/qmgr", "1A2B3C4D5E: from=<alice@example.org>, size=3000, nrcpt=1 (queue active)"),
-        (1, "postfix/smtp", "1A2B3C4D5E: to=<list@lists.example.net>, relay=lists.example.net[192.0.2.25]:25, "
-                            "delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 77AA)"),
-        (1, "postfix/qmgr", "1A2B3C4D5E: removed"),
-        # The list sends the post back to its subscribers: alice and bob are on it.
-        (60, "postfix/smtpd", "2B3C4D5E6F: client=lists.example.net[192.0.2.25]"),
-        (60, "postfix/cleanup", f"2B3C4D5E6F: message-id={LIST_MID}"),
-        (60, "postfix/qmgr", "2B3C4D5E6F: from=<list-bounces@lists.example.net>, size=3900, nrcpt=2 (queue active)"),
-        (61, "postfix/lmtp", "2B3C4D5E6F: to=<alice@example.org>, relay=dovecot[172.22.1.250]:24, delay=0.3, "
-                             "delays=0/0/0/0.3, dsn=2.0.0, status=sent (250 2.0.0 Saved)"),
-        (61, "postfix/lmtp", "2B3C4D5E6F: to=<bob@example.org>, relay=dovecot[172.22.1.250]:24, delay=0.3, "
-                             "delays=0/0/0/0.3, dsn=2.0.0, status=sent (250 2.0.0 Saved)"),
-        (61, "postfix/qmgr", "2B3C4D5E6F: removed"),
-    ])
+    store(_LIST_LINES)
     correlator.run()
     post = by_msgid(LIST_MID)
     assert (post.direction, post.sender, legs(post)) == ("outbound", "alice@example.org", [("1A2B3C4D5E", "primary")])
@@ -136,6 +139,27 @@ def test_a_list_copy_with_the_same_message_id_is_an_inbound_message_of_its_own(c
     assert (copy.direction, copy.sender, legs(copy)) == ("inbound", "list-bounces@lists.example.net",
                                                          [("2B3C4D5E6F", "primary")])
     assert outcomes(copy) == {"alice@example.org": "delivered", "bob@example.org": "delivered"}
+
+
+def _scan(offset: int, message_id: str, ip: str, sender: str, rcpts: list[str], subject: str) -> None:
+    row = {"unix_time": T0 + offset, "message-id": message_id.strip("<>"), "subject": subject, "score": 1.5,
+           "required_score": 15, "action": "no action", "symbols": {}, "ip": ip, "user": "unknown",
+           "sender_smtp": sender, "sender_mime": sender, "rcpt_smtp": rcpts, "rcpt_mime": rcpts, "size": 1200}
+    insert_rows(RSPAMD, [rspamd_row(row, 0, T0, frozenset({"example.org"}))])
+
+
+def test_the_scan_of_a_list_copy_belongs_to_the_copy_not_to_the_post(correlator):
+    """Rspamd rows name only the Message-ID: each goes to the transaction from its client."""
+    store(_LIST_LINES)
+    _scan(0, LIST_MID, "198.51.100.20", "alice@example.org", ["list@lists.example.net"], "Agenda")
+    _scan(60, LIST_MID, "192.0.2.25", "list-bounces@lists.example.net", ["alice@example.org", "bob@example.org"],
+          "[list] Agenda")
+    correlator.run()
+    post = by_msgid(LIST_MID)
+    copy = Message.get(Message.id != post.id)
+    assert (post.final_status, outcomes(post), post.subject) == (
+        "delivered", {"list@lists.example.net": "delivered"}, "Agenda")
+    assert (copy.final_status, copy.subject, len(outcomes(copy))) == ("delivered", "[list] Agenda", 2)
 
 
 def test_a_greylisted_transaction_retried_by_the_same_client_is_one_message(correlator):
@@ -214,6 +238,34 @@ def test_a_temporary_noqueue_refusal_retried_joins_the_accepted_message(correlat
     assert Message.select().count() == 2
 
 
+def test_a_temporary_refusal_joins_the_retry_to_its_recipient_not_another_message_of_the_client(correlator):
+    """The same client and sender send carol's mail first; bob's refused transaction is
+    retried later, and its delivery line arrives only in the next fetch."""
+    refusal = (0, "postfix/smtpd", "NOQUEUE: reject: RCPT from mail.example.net[203.0.113.9]: 450 4.1.8 "
+                                   "<alice@example.net>: Sender address rejected: Domain not found; "
+                                   "from=<alice@example.net> to=<bob@example.org> proto=ESMTP helo=<mail.example.net>")
+    other = [(100, "postfix/smtpd", "6A7B8C9DAE: client=mail.example.net[203.0.113.9]"),
+             (100, "postfix/cleanup", "6A7B8C9DAE: message-id=<other@example.net>"),
+             (100, "postfix/qmgr", "6A7B8C9DAE: from=<alice@example.net>, size=900, nrcpt=1 (queue active)"),
+             (101, "postfix/lmtp", "6A7B8C9DAE: to=<carol@example.org>, relay=dovecot[172.22.1.250]:24, delay=0.3, "
+                                   "delays=0/0/0/0.3, dsn=2.0.0, status=sent (250 2.0.0 Saved)")]
+    retry = [(600, "postfix/smtpd", "7B8C9DAEBF: client=mail.example.net[203.0.113.9]"),
+             (600, "postfix/cleanup", "7B8C9DAEBF: message-id=<retry@example.net>"),
+             (600, "postfix/qmgr", "7B8C9DAEBF: from=<alice@example.net>, size=900, nrcpt=1 (queue active)")]
+    store([refusal] + other + retry)
+    correlator.run()
+    assert by_msgid("<other@example.net>").final_status == "delivered"
+    assert Message.select().where(Message.final_status == "rejected").count() == 1     # not retried yet, as far as we know
+    store([(601, "postfix/lmtp", "7B8C9DAEBF: to=<bob@example.org>, relay=dovecot[172.22.1.250]:24, delay=0.3, "
+                                 "delays=0/0/0/0.3, dsn=2.0.0, status=sent (250 2.0.0 Saved)")])
+    correlator.run()
+    retried = by_msgid("<retry@example.net>")
+    assert (retried.final_status, retried.first_seen) == ("delivered", T0)
+    assert PostfixLine.select().where(PostfixLine.message_ref == by_msgid("<other@example.net>").id,
+                                      PostfixLine.kind == "noqueue_reject").count() == 0
+    assert Message.select().count() == 2
+
+
 # ------------------------------------------------------------------ 4. verification probes
 
 def test_address_verification_probes_are_not_messages(correlator, client):
@@ -281,6 +333,30 @@ def test_local_submission_sender_is_qmgrs_envelope_sender(correlator, client):
     correlator.run()
     assert by_msgid("<cron-1@host.example.org>").sender == "reports@example.org"
     for query in ("sender=reports@example.org", "search=from:reports@example.org"):
+        assert client.get(f"/api/messages?{query}").get_json()["total"] == 1, query
+
+
+@pytest.mark.parametrize("qmgr_first", [False, True])
+def test_a_bare_pickup_sender_stays_unqualified_until_qmgr_qualifies_it(correlator, client, qmgr_first):
+    """Before qmgr's line, `pickup` names only the local user: the sender is that word, not a
+    guess at the domain; qmgr's line (in a later fetch, or stored before pickup's in one) qualifies it."""
+    pickup = [(0, "postfix/pickup", "C5D6E7F8A9: uid=0 from=<root>"),
+              (0, "postfix/cleanup", "C5D6E7F8A9: message-id=<cron-2@mail.example.org>")]
+    qmgr = [(1, "postfix/qmgr", "C5D6E7F8A9: from=<root@mail.example.org>, size=500, nrcpt=1 (queue active)")]
+    if qmgr_first:
+        store(qmgr + pickup)
+    else:
+        store(pickup)
+        correlator.run()
+        message = by_msgid("<cron-2@mail.example.org>")
+        assert (message.sender, message.final_status, message.ip) == ("root", "pending", None)
+        assert client.get("/api/messages?sender=root@mail.example.org").get_json()["total"] == 0
+        store(qmgr)
+    correlator.run()
+    message = by_msgid("<cron-2@mail.example.org>")
+    assert message.sender == "root@mail.example.org"
+    assert Leg.get(Leg.queue_id == "C5D6E7F8A9").sender == "root@mail.example.org"
+    for query in ("sender=root@mail.example.org", "search=from:root@mail.example.org"):
         assert client.get(f"/api/messages?{query}").get_json()["total"] == 1, query
 
 

@@ -187,6 +187,10 @@ def test_truth_matches_postfix_and_rspamd(gen_day):
     rows_by_mid = defaultdict(list)
     for row in by["rspamd"]:
         rows_by_mid[row["message-id"]].append(row)
+    scanned_by_mid = defaultdict(list)      # a list's post and its copies share a Message-ID
+    for m in g.truth.values():
+        if m.message_id and not m.is_ndr and m.flow != "vacation_reply":
+            scanned_by_mid[m.message_id.strip("<>")].append(m)
     checked = 0
     for m in g.truth.values():
         if not m.message_id:
@@ -200,10 +204,12 @@ def test_truth_matches_postfix_and_rspamd(gen_day):
                     assert f"from=<{m.sender}>" in e["message"]
         if m.is_ndr or m.flow == "vacation_reply":     # Postfix's own notices and Sieve's replies are not scanned
             continue
+        sharing = scanned_by_mid[m.message_id.strip("<>")]
         rows = rows_by_mid[m.message_id.strip("<>")]
-        assert len(rows) == len(m.queue_ids), m.key
+        # one scan per leg, but for legs Rspamd never sees (pickup, a content filter's return port)
+        assert len(rows) == sum(len(t.queue_ids) - len(t.unscanned_queue_ids) for t in sharing), m.key
         for row in rows:
-            assert row["sender_smtp"] == m.sender and row["rcpt_smtp"] == m.envelope_recipients
+            assert any(row["sender_smtp"] == t.sender and row["rcpt_smtp"] == t.envelope_recipients for t in sharing)
         for r, state in m.outcomes.items():
             assert r in m.recipients
         checked += 1
@@ -259,6 +265,47 @@ def test_flows_present_with_expected_shapes(gen_day):
     assert all(m.status == "rejected" and m.is_spam for m in rejected)
     assert all(m.status == "rejected" and m.message_id is None
                for m in msgs if m.flow.startswith(("noqueue", "postscreen")))
+
+
+def test_patterns_of_other_setups_are_generated_with_their_truth(gen_day):
+    """Issue 12: content-filter hops (in both line orders), list copies, probes, retried
+    temporary refusals, pickup submissions and a pre-queue proxy, as real Postfix logs them."""
+    g, by = gen_day
+    msgs = list(g.truth.values())
+    by_qid = _lines_by_qid(by["postfix"])
+    position = {id(e): n for n, e in enumerate(by["postfix"])}
+    hops = [m for m in msgs if m.flow == "content_filter" and len(m.queue_ids) == 2]
+    orders = set()
+    for m in hops:
+        first, returned = m.queue_ids
+        handoff = next(e for e in by_qid[first] if f"queued as {returned})" in e["message"])
+        assert "relay=127.0.0.1[127.0.0.1]:10024" in handoff["message"] and "status=sent" in handoff["message"]
+        client = next(e for e in by_qid[returned] if "client=localhost[127.0.0.1]" in e["message"])
+        assert client["program"] == "postfix/10025/smtpd" and m.unscanned_queue_ids == [returned]
+        orders.add(position[id(client)] < position[id(handoff)])
+    assert orders == {True, False}
+    assert {m.direction for m in hops} == {"inbound", "outbound"}
+    copies = [m for m in msgs if m.flow == "list_copy"]
+    assert copies
+    for copy in copies:
+        post = g.truth[copy.same_message_id_as]
+        assert post.flow == "list_post" and post.message_id == copy.message_id and post.key != copy.key
+        assert (post.direction, copy.direction, copy.sender) == ("outbound", "inbound", "all-staff-bounces@corp-example.com")
+    assert {p.status for p in g.probes} == {"deliverable", "undeliverable"}
+    assert not any(m.sender.startswith("double-bounce@") or p.queue_id in m.queue_ids for m in msgs for p in g.probes)
+    retried = [m for m in msgs if m.flow == "retried_refusal"]
+    assert {m.status for m in retried} >= {"delivered", "rejected"}
+    assert all(m.message_id is None and not m.queue_ids for m in retried if m.status == "rejected")
+    text = "\n".join(e["message"] for e in by["postfix"])
+    assert re.search(r"NOQUEUE: reject: RCPT from \[[\d.]+\]:\d+: 450 4\.3\.2 Service currently unavailable", text)
+    assert "450 4.1.8" in text and "status=deliverable (250 2.1.5 Ok)" in text and "status=undeliverable (" in text
+    local = [m for m in msgs if m.flow == "pickup"]
+    assert local and all(m.client_ip is None and m.direction in ("internal", "outbound") for m in local)
+    assert any(e["program"] == "postfix/pickup" and e["message"].endswith(": uid=0 from=<root>")
+               for m in local for e in by_qid[m.queue_ids[0]])
+    proxied = [m for m in msgs if m.flow == "proxied_inbound"]
+    assert proxied and all("client=localhost[127.0.0.1], orig_client=" in by_qid[m.queue_ids[0]][0]["message"]
+                           and m.client_ip in by_qid[m.queue_ids[0]][0]["message"] for m in proxied)
 
 
 def test_bruteforce_netfilter_sequence(gen_day):

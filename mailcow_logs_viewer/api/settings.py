@@ -9,8 +9,10 @@ from ..domains import local_domains
 from ..effective_settings import effective_variables
 from ..models import Message
 from ..auth import current_scope
+from ..queries.alerts import open_alert_count
 from ..queries.results import iso
 from ..queries.settings import read_one_row, recent_imports, settings_info
+from .alerts import channel_status
 from .health import mailcow_block
 from .serialize import answer
 
@@ -46,9 +48,7 @@ def _configuration(settings) -> dict:
 
 
 def alerts_block() -> dict:
-    from ..models import Alert
-    from .alerts import channel_status
-    return {"open": Alert.select(Alert.id).where(Alert.state == "open").count(), "channels": channel_status()}
+    return {"open": open_alert_count(current_scope()), "channels": channel_status()}
 
 
 @bp.get("/settings/info")

@@ -15,6 +15,7 @@ from ..queries import statistics as q
 from ..queries.security import auth_failures as auth_failures_of
 from ..errors import ApiError
 from .params import DateRangeMixin, Integer, QuerySchema, Text, Timestamp, parse_args
+from .security_now import geo
 from .serialize import answer
 
 bp = Blueprint("stats", __name__)
@@ -95,4 +96,4 @@ class AuthFailureFilterSchema(DateRangeMixin):
 @bp.get("/stats/auth-failures")
 def auth_failures():
     args = parse_args(AuthFailureFilterSchema())
-    return answer(auth_failures_of(current_scope(), args, _now(), args["limit"]))
+    return answer(auth_failures_of(current_scope(), args, _now(), args["limit"], geo().place))

@@ -3,7 +3,10 @@
     messages.py         the messages list and the rows every message answer shares
     message_details.py  one message with its legs, lines, verdicts and related messages
     logs.py             the Postfix, Rspamd and netfilter lists, a queue id's lines
-    statistics.py       dashboard, timeline, top lists, the security page's aggregation
+    dovecot.py          the Dovecot list, failed mailbox logins, a message's Dovecot lines
+    statistics.py       dashboard, timeline, top lists
+    security.py         the security page's aggregation (auth failures by IP, user, time)
+    alerts.py           open and recent alerts, stored notifications per channel
     settings.py         import and correlation status read from the database
     filters.py          filters and the search syntax as Peewee expressions
     counts.py           totals that do not grow with the data

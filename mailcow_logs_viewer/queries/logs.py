@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from peewee import JOIN
 
-from ..facts import line_in_leg
+from ..leg_rule import line_in_leg
 from ..models import Leg, Message, NetfilterLine, PostfixLine, RspamdRow
 from .counts import capped_count, row_count
 from .filters import netfilter_filters, postfix_filters, rspamd_filters, select_where

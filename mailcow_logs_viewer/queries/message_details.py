@@ -164,7 +164,7 @@ def message_details(scope: Scope, correlation_key: str) -> MessageDetails | None
     message = Message.get_or_none(Message.correlation_key == correlation_key, *scope.message_filter())
     if message is None:
         return None
-    # The same facts the status was computed from (facts.line_in_leg, the one rule for which
+    # The same facts the status was computed from (leg_rule.line_in_leg, the one rule for which
     # lines are the message's), so the page can never disagree with the status.
     facts = load_facts([message.id], with_text=True)[message.id]
     legs, lines, rows = facts.legs, facts.lines, facts.rspamd

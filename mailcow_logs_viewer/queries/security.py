@@ -28,6 +28,9 @@ class IpFailures:
     usernames: list[str]
     username_count: int
     last_seen: str
+    country_code: str | None = None     # the IP's place (geo.py), so the page needs no second request
+    country: str | None = None
+    as_name: str | None = None
 
 
 @dataclass
@@ -81,7 +84,8 @@ def _distinct(field):
     return fn.json_group_array(field.distinct())
 
 
-def auth_failures(scope: Scope, args: dict, now: int, limit: int) -> AuthFailures:
+def auth_failures(scope: Scope, args: dict, now: int, limit: int, place_of=None) -> AuthFailures:
+    """The security page's counts; `place_of(ip)` (a geo.Place) adds each listed IP's country."""
     where = reduce(and_, _where(scope, args))
     failure = fn.SUM(is_auth_failure())
     ban = fn.SUM(_banned())
@@ -99,7 +103,8 @@ def auth_failures(scope: Scope, args: dict, now: int, limit: int) -> AuthFailure
             .order_by((failure + ban).desc(), fn.MAX(NetfilterLine.time).desc(), NetfilterLine.ip)
             .limit(limit).tuples()):
         shown, count = _some(names)
-        by_ip.append(IpFailures(ip, ip_failures, ip_bans, shown, count, iso(last)))
+        by_ip.append(IpFailures(ip, ip_failures, ip_bans, shown, count, iso(last),
+                                *(place_of(ip) if place_of else (None, None, None))))
 
     by_username = []
     for name, count, ip_list, methods, last in (

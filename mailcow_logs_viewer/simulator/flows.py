@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from heapq import heappush
+from typing import NamedTuple
 
 from ..outcome import REFUSAL_RETRY_SECONDS
 from .catalog import (HAM_SUBJECTS, LMTP_RELAY, MYHOSTNAME, POSTFIX_IP, SOGO_IP, SPAM_LOCALS,
@@ -82,8 +83,11 @@ def msg_size(rng, lo=1800, hi=250000) -> int:
 def new_truth(g, t, flow, **kw):
     from .generator import TruthMessage
     key = kw.pop("key", None) or (kw["message_id"] if kw.get("message_id") else g.new_key(flow))
-    if key in g.truth:
+    # A message registers when its first line is emitted; a second one planned with the same
+    # Message-ID before that (a list copy of a post) must not take the first one's key.
+    if key in g.truth or key in g.planned_keys:
         key = g.new_key(flow)
+    g.planned_keys.add(key)
     return TruthMessage(key=key, flow=flow, first_time=t, **kw)
 
 
@@ -128,18 +132,21 @@ def disconnect_line(host, ip, tls, auth, nrcpt, data_ok=True, smtps=False):
 
 
 def receive(g, tl, m, qid, *, program, host, ip, tls, auth_user=None, scan_kind, partner=None, helo=None,
-            smtps=False, greylist_pass=False, reject_reply=None):
+            smtps=False, greylist_pass=False, reject_reply=None, orig_client=None):
     """client=, cleanup, rspamd scan, then qmgr or milter-reject, then disconnect.
-    Returns the rspamd action (or None when not scanned)."""
+    Returns the rspamd action (or None when not scanned). orig_client: (host, ip) of the real
+    client behind a pre-queue proxy that connects from `host[ip]`."""
     rng = g.rng
     sasl = f", sasl_method={rng.choice(('LOGIN', 'PLAIN'))}, sasl_username={auth_user}" if auth_user else ""
+    proxied = f", orig_client={orig_client[0]}[{orig_client[1]}]" if orig_client else ""
     tl.wait(0.1, 0.6)
-    tl.pf(program, f"{qid}: client={host}[{ip}]{sasl}", action=lambda: m.queue_ids.append(qid))
+    tl.pf(program, f"{qid}: client={host}[{ip}]{proxied}{sasl}", action=lambda: m.queue_ids.append(qid))
     tl.wait(0.05, 0.4)
     if m.message_id:
         tl.pf("postfix/cleanup", f"{qid}: message-id={m.message_id}")
     tl.wait(0.05, 1.2)
-    row = rspamd_row(rng, tl.t, kind=scan_kind, message_id=m.message_id, subject=m.subject, size=m.size, ip=ip,
+    row = rspamd_row(rng, tl.t, kind=scan_kind, message_id=m.message_id, subject=m.subject, size=m.size,
+                     ip=orig_client[1] if orig_client else ip,
                      user=auth_user, sender=m.sender, sender_mime=m.sender, rcpts=m.envelope_recipients,
                      partner=partner, greylist_pass=greylist_pass, tls=tls)
     action = row["action"]
@@ -358,7 +365,16 @@ def _spam_sender(g):
     return f"{rng.choice(SPAM_LOCALS)}@{rng.choice(SPAM_SENDER_DOMAINS)}", f"{net}.{rng.randint(2, 254)}"
 
 
-def _inbound_common(g, t, flow, env_rcpts, *, scan="ham", spam=False, plans_kind="sent", new_client=False):
+class Origin(NamedTuple):
+    """Who sends an inbound message, when the flow chooses (a list server's copy of a post)."""
+    partner: object
+    sender: str
+    message_id: str
+    subject: str
+
+
+def _inbound_common(g, t, flow, env_rcpts, *, scan="ham", spam=False, plans_kind="sent", new_client=False,
+                    origin: Origin | None = None):
     rng = g.rng
     world = g.world
     final, orig = [], {}
@@ -373,6 +389,9 @@ def _inbound_common(g, t, flow, env_rcpts, *, scan="ham", spam=False, plans_kind
         partner, host = None, "unknown"
         mid = None if rng.random() < 0.3 else make_message_id(rng, "uuid", sender.rpartition("@")[2], t)
         subject = rng.choice(SPAM_SUBJECTS)
+    elif origin is not None:
+        partner, sender, mid, subject = origin
+        ip, host = partner.out_ip, partner.out_host
     else:
         partner, sender = _remote_sender(g)
         ip, host = partner.out_ip, partner.out_host

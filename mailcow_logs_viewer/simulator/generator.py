@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import abuse, flows
+from . import abuse, chains, flows
 from .scenarios import Scenarios
 from .catalog import build_world
 
@@ -31,6 +31,10 @@ DEFAULT_MIX = {
     "bounce_inbound": 1, "rspamd_reject": 4, "spam_add_header": 4, "noqueue_user_unknown": 4,
     "noqueue_relay_denied": 2, "postscreen_dnsbl": 4, "sasl_bruteforce": 1,
     "dovecot_auth_failure": 2, "ui_auth_failure": 1,
+    # patterns of other real setups (issue 12): filter hops, list copies, probes, retried
+    # temporary refusals, local submissions, a pre-queue proxy
+    "content_filter": 3, "mailing_list": 2, "address_probe": 2, "retried_refusal": 2, "pickup": 2,
+    "proxied_inbound": 1,
 }
 
 _FLOW_FUNCS = {
@@ -42,6 +46,9 @@ _FLOW_FUNCS = {
     "noqueue_user_unknown": abuse.noqueue_user_unknown, "noqueue_relay_denied": abuse.noqueue_relay_denied,
     "postscreen_dnsbl": abuse.postscreen_dnsbl, "sasl_bruteforce": abuse.sasl_bruteforce,
     "dovecot_auth_failure": abuse.dovecot_auth_failure, "ui_auth_failure": abuse.ui_auth_failure,
+    "content_filter": chains.content_filter, "mailing_list": chains.mailing_list,
+    "address_probe": chains.address_probe, "retried_refusal": chains.retried_refusal, "pickup": chains.pickup,
+    "proxied_inbound": chains.proxied_inbound,
 }
 
 
@@ -70,6 +77,8 @@ class TruthMessage:
     refused: bool = False             # NOQUEUE, postscreen or milter 5xx
     is_ndr: bool = False
     parent_key: str | None = None     # for an NDR: the message it reports on
+    same_message_id_as: str | None = None   # an earlier, distinct message with this Message-ID (a list post)
+    unscanned_queue_ids: list[str] = field(default_factory=list)   # legs Rspamd never saw (pickup, filter return)
     complete: bool = False            # no more events will touch it
 
     @property
@@ -107,6 +116,8 @@ class TrafficGenerator:
         self._qids: set[str] = set()
         self._keys = 0
         self.truth: dict[str, TruthMessage] = {}
+        self.planned_keys: set[str] = set()
+        self.probes: list = []            # chains.Probe: address verification, not mail
         self.auth_failures: list[tuple[float, str, str]] = []
         self.bans: list[tuple[float, str]] = []          # (time, network) of each Banning
         self.flow_counts: Counter = Counter()

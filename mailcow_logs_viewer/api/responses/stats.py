@@ -106,6 +106,9 @@ class IpFailuresSchema(Response):
     usernames = StrList(metadata={"description": "The first usernames tried from this IP (sorted)"})
     username_count = Int()
     last_seen = Time()
+    country_code = Str(nullable=True, metadata={"description": "ISO 3166 alpha-2; null when unknown or private"})
+    country = Str(nullable=True)
+    as_name = Str(nullable=True)
 
 
 class UsernameFailuresSchema(Response):

@@ -1,6 +1,6 @@
-// Authentication failures and bans by IP, by username and over time, as the server counts
-// them (GET /api/stats/auth-failures), what is banned now (GET /api/security/bans) and where the
-// listed IPs are (GET /api/security/places).
+// Authentication failures and bans by IP (with each IP's country), by username and over time,
+// as the server counts them (GET /api/stats/auth-failures), what is banned now
+// (GET /api/security/bans) and Dovecot's failed mailbox logins: three requests a refresh.
 import { apiGet } from "../lib/api.js";
 import { $, h, fmtNumber, fmtDelay, timeEl, ago, errorBox, emptyBox, loadingBox, table, badge, parseTime, utcTitle } from "../lib/dom.js";
 import { initShell, AutoRefresh } from "../lib/shell.js";
@@ -38,7 +38,7 @@ function byIpTable(rows) {
   return table(["IP", "Country", { label: "Failures", class: "num" }, { label: "Bans", class: "num" }, "Usernames", "Last seen"],
     rows.map((r) => h("tr", { "data-ip": r.ip },
       h("td", { class: "mono nowrap" }, h("a", { href: filterLink({ ip: r.ip }) }, r.ip)),
-      h("td", { class: "nowrap", "data-country": r.ip }, "…"),
+      h("td", { class: "nowrap" }, placeText(r)),
       h("td", { class: "num" }, fmtNumber(r.failures)),
       h("td", { class: "num" }, r.bans ? badge(fmtNumber(r.bans), "red") : "0"),
       h("td", { class: "cell-email" }, someOf(r.usernames, r.username_count)),
@@ -118,14 +118,6 @@ function renderBans(data) {
       ban.seconds_left === null ? "until unbanned" : fmtDelay(ban.seconds_left)))), { stack: true }));
 }
 
-async function fillCountries() {
-  const cells = Array.from(document.querySelectorAll("[data-country]"));
-  if (!cells.length) return;
-  const ips = [...new Set(cells.map((c) => c.dataset.country))];
-  const places = (await apiGet("/security/places", { ip: ips.join(",") })).data || {};
-  for (const cell of cells) cell.replaceChildren(placeText(places[cell.dataset.country]));
-}
-
 // Dovecot's own count of failed IMAP/POP3 logins (GET /api/stats/dovecot-login-failures).
 function loginFailuresTable(rows, keyLabel, otherLabel) {
   if (!rows.length) return emptyBox("No failed mailbox logins");
@@ -164,7 +156,6 @@ async function load({ background }) {
     counters(data);
     $("#by-ip").replaceChildren(byIpTable(data.by_ip));
     $("#by-user").replaceChildren(byUserTable(data.by_username));
-    fillCountries().catch(() => { for (const cell of document.querySelectorAll("[data-country]")) cell.textContent = "–"; });
     const logParams = { ip: state.ip, username: state.username, action: state.action, range: state.range, start_date: state.start_date, end_date: state.end_date };
     $("#ip-log-link").href = `/logs/netfilter${buildSearch(logParams)}`;
     chartSeries = buildSeries(data);
