@@ -190,3 +190,12 @@ def test_the_simulated_provider_answers_like_mailcow(world):
     assert profile.json() | {"success": True, "username": USER, "email": USER, "full_name": "John Doe",
                              "active": 1} == profile.json()
     assert requests.get(f"{sim.url}/oauth/profile", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_the_client_secret_is_in_no_answer(world):
+    _, url, _ = world
+    admin = requests.Session()
+    admin.post(f"{url}/login", data={"username": ADMIN_USER, "password": ADMIN_PASSWORD, "next": "/"})
+    for path in ("/api/settings/info", "/api/info", "/api/health", "/settings", "/login"):
+        answer = admin.get(f"{url}{path}")
+        assert answer.status_code == 200 and CLIENT_SECRET not in answer.text, path
