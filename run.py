@@ -207,6 +207,32 @@ def _forget(settings, address: str) -> int:
     return 0
 
 
+DEMO_OAUTH_CLIENT = ("demo-oauth-client", "demo-oauth-secret")
+DEMO_USER, DEMO_DOMAIN_ADMIN = "john@example.org", "peter@example.net"
+
+
+def _demo_sign_in(settings, simulator, port: int):
+    """The demo's mailcow knows this app as an OAuth2 client, as an admin would register it
+    (System > Configuration > Access > OAuth2 Apps); one mailbox is a domain admin."""
+    public_url = settings.public_url or f"http://127.0.0.1:{port}"
+    client_id, secret = settings.mailcow_oauth_client_id or DEMO_OAUTH_CLIENT[0], \
+        settings.mailcow_oauth_client_secret or DEMO_OAUTH_CLIENT[1]
+    simulator.oauth.register(client_id, secret, f"{public_url}/auth/mailcow/callback")
+    return settings.replace(mailcow_oauth_client_id=client_id, mailcow_oauth_client_secret=secret,
+                            public_url=public_url,
+                            domain_admins=settings.domain_admins or ((DEMO_DOMAIN_ADMIN, ("example.net",)),))
+
+
+def _demo_sign_in_hint(settings) -> str:
+    if not settings.mailcow_sign_in:
+        return ("  mailbox users: start the demo with AUTH_ENABLED=true AUTH_PASSWORD=... to try "
+                "\"Sign in with mailcow\" as a mailbox user or a domain admin")
+    admins = ", ".join(mailbox for mailbox, _ in settings.domain_admins)
+    return (f"  sign in as a mailbox user: open {settings.public_url}/login, click \"Sign in with mailcow\" and "
+            f"pick {DEMO_USER} on the simulated mailcow's page (domain admin: {admins}; "
+            f"the admin: {settings.auth_username} with AUTH_PASSWORD)")
+
+
 def _serve(settings) -> int:
     from mailcow_logs_viewer import create_app
     from mailcow_logs_viewer.runtime import Runtime
@@ -228,6 +254,8 @@ def _serve(settings) -> int:
             settings.database_path.with_name(settings.database_path.name + suffix).unlink(missing_ok=True)
         simulator = start_demo_mailcow()
         settings = settings.replace(mailcow_url=simulator.url, mailcow_api_key=simulator.api_key)
+        if settings.auth_enabled:
+            settings = _demo_sign_in(settings, simulator, server.effective_port)
     runtime = Runtime(settings)
     server.application = create_app(settings, runtime)
 
@@ -239,6 +267,8 @@ def _serve(settings) -> int:
     print(f"Mailcow Logs Viewer on http://{settings.app_host}:{server.effective_port}/"
           + (f" (demo: simulated mailcow at {settings.mailcow_url}; no release checks against GitHub)"
              if simulator else ""), flush=True)
+    if simulator is not None:
+        print(_demo_sign_in_hint(settings), flush=True)
     try:
         server.run()
     except KeyboardInterrupt:

@@ -1,6 +1,11 @@
 """The login guard: HTTP Basic (scripts) or a session cookie (browsers, see sessions.py) for the
 API and /metrics; pages without a session redirect to /login; a lockout against guessing.
 
+Who the caller is becomes their Scope (`current_scope()`), which every query view passes on:
+the admin (password, Basic or session), or a mailbox user / domain admin signed in with
+mailcow (mailcow_oauth.py). Routes their role does not have (access.py) are refused here: a
+403 from the API, a 404 for a page (the UI does not link to them).
+
 The lockout counts failed logins per (client address, user name): an attacker locks only their
 own tries at that name, never every admin. Behind a reverse proxy the client is the address
 the proxy names in X-Forwarded-For, believed only when the connection comes from one of
@@ -18,14 +23,17 @@ import time
 from collections import OrderedDict, deque
 from urllib.parse import quote
 
-from flask import Flask, jsonify, redirect, request
+from flask import Flask, abort, g, jsonify, redirect, request
 
+from .access import SEARCH_ENDPOINTS, SearchLimiter, allowed
+from .queries.scope import ADMIN, Scope
 from .sessions import COOKIE, SessionStore
 
 log = logging.getLogger(__name__)
 
 PUBLIC_API = frozenset({"/api/health"})
-PUBLIC_PAGES = frozenset({"/login", "/logout"})
+PUBLIC_PAGES = frozenset({"/login", "/logout", "/auth/mailcow", "/auth/mailcow/callback"})
+MAILCOW_SIGN_IN = "mailcow sign-in"    # the lockout's user name for failed sign-ins with mailcow
 LOCKOUT_FAILURES = 10
 LOCKOUT_WINDOW = 15 * 60
 MAX_TRACKED = 10_000   # (client, user) pairs remembered; the oldest is forgotten past this
@@ -130,6 +138,7 @@ class Guard:
         self.settings = settings
         self.throttle = LoginThrottle()
         self.sessions = SessionStore(settings.session_idle_minutes * 60, settings.session_max_hours * 3600)
+        self.searches = SearchLimiter()
 
     def key(self, username: str) -> tuple[str, str]:
         return client_address(self.settings.trusted_proxies), username
@@ -149,15 +158,31 @@ class Guard:
         log.warning("failed login from %s", key[0])
         return False, 0
 
+    def sign_in_locked(self) -> int:
+        """Seconds this client must wait before the next sign-in with mailcow; 0 when it may."""
+        return self.throttle.retry_after(self.key(MAILCOW_SIGN_IN))
+
+    def sign_in_failed(self, why: str) -> None:
+        """A failed sign-in with mailcow (wrong state, used code, not a mailbox) counts toward
+        the same lockout as a wrong password."""
+        key = self.key(MAILCOW_SIGN_IN)
+        self.throttle.failed(key)
+        log.warning("failed sign-in with mailcow from %s: %s", key[0], why)
+
     def check_basic(self, header: str) -> tuple[bool, int]:
         given = _basic_credentials(header)
         username = given.split(b":", 1)[0].decode(errors="replace") if given else ""
         return self._check(given, username)
 
 
-def too_many(retry_after: int):
+def current_scope() -> Scope:
+    """The caller of this request as the queries see them (the admin when there is no login)."""
+    return g.get("scope", ADMIN)
+
+
+def too_many(retry_after: int, detail: str | None = None):
     minutes = max(1, math.ceil(retry_after / 60))
-    response = jsonify(detail=f"Too many failed logins; try again in {minutes} minute{'s' if minutes > 1 else ''}")
+    response = jsonify(detail=detail or f"Too many failed logins; try again in {minutes} minute{'s' if minutes > 1 else ''}")
     response.status_code = 429
     response.headers["Retry-After"] = str(retry_after)
     return response
@@ -174,21 +199,37 @@ def install_auth(app: Flask) -> None:
     @app.before_request
     def _require_login():
         path = request.path
-        if needs_auth(path):
-            if guard.sessions.valid(request.cookies.get(COOKIE)):
-                return None
+        scope = guard.sessions.scope_of(request.cookies.get(COOKIE))
+        if needs_auth(path) and scope is None:
             header = request.headers.get("Authorization")
             if not header:
                 return jsonify(detail="Authentication required"), 401
             accepted, wait = guard.check_basic(header)
-            if accepted:
-                return None
             if wait:
                 return too_many(wait)
-            return jsonify(detail="Authentication required"), 401
-        if _is_page(path) and not guard.sessions.valid(request.cookies.get(COOKIE)):
-            # No page shell for a stranger: the login page, then back here.
-            target = request.full_path.rstrip("?") if request.query_string else path
-            return redirect(f"/login?next={quote(target, safe='')}", 302)
-        return None
+            if not accepted:
+                return jsonify(detail="Authentication required"), 401
+            scope = Scope(username=settings.auth_username)     # HTTP Basic is the admin's (scripts)
+        if scope is None:
+            if _is_page(path):
+                # No page shell for a stranger: the login page, then back here.
+                target = request.full_path.rstrip("?") if request.query_string else path
+                return redirect(f"/login?next={quote(target, safe='')}", 302)
+            return None
+        g.scope = scope
+        return _role_check(guard, scope)
+
+
+def _role_check(guard: Guard, scope: Scope):
+    """Refuse what the caller's role has no right to; count a signed-in user's searches."""
+    if not allowed(scope, request.endpoint):
+        if needs_auth(request.path):
+            return jsonify(detail="Not available to your account"), 403
+        abort(404)
+    if not scope.is_admin and request.endpoint in SEARCH_ENDPOINTS:
+        wait = guard.searches.take(scope.username)
+        if wait:
+            return too_many(wait, f"Too many searches: at most {guard.searches.limit} a minute; "
+                                  f"try again in {wait} seconds")
+    return None
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -71,6 +72,10 @@ class Settings:
     session_max_hours: int = 12
     trusted_proxies: tuple = ()      # ip_network objects whose X-Forwarded-For names the client
     allowed_hosts: tuple[str, ...] = ()
+    mailcow_oauth_client_id: str = ""
+    mailcow_oauth_client_secret: str = dataclasses.field(default="", repr=False)
+    public_url: str = ""
+    domain_admins: tuple = ()        # (mailbox, (domain, ...)) pairs, all lower case
     demo: bool = False
     alerts: AlertSettings = dataclasses.field(default_factory=AlertSettings, repr=False)
 
@@ -79,11 +84,38 @@ class Settings:
         return Path(self.data_dir) / self.database_file
 
     @property
+    def mailcow_sign_in(self) -> bool:
+        """Mailbox users may sign in with mailcow (OAuth2)."""
+        return bool(self.auth_enabled and self.mailcow_oauth_client_id)
+
+    @property
     def tzinfo(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)
+
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
+_MAILBOX = re.compile(r"^[^@\s=;]+@[^@\s=;]+$")
+
+
+def parse_domain_admins(value: str) -> tuple:
+    """`user@example.org=example.org example.net;admin@example.com=example.com` -> pairs;
+    ValueError naming the part that is wrong."""
+    pairs = []
+    for part in (p.strip() for p in value.split(";")):
+        if not part:
+            continue
+        mailbox, equals, domains = (x.strip().lower() for x in part.partition("="))
+        names = tuple(sorted(set(domains.replace(",", " ").split())))
+        if not equals or not _MAILBOX.match(mailbox) or not names:
+            raise ValueError(f"{part!r} is not mailbox=domain [domain...]")
+        bad = [name for name in names if not _DOMAIN.match(name)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a domain name")
+        pairs.append((mailbox, names))
+    return tuple(pairs)
 
 
 def _comma_list(value: str) -> tuple[str, ...]:
@@ -143,6 +175,17 @@ class _EnvSchema(Schema):
     session_max_hours = fields.Integer(data_key="SESSION_MAX_HOURS", validate=validate.Range(min=1, max=8760))
     trusted_proxies = fields.String(data_key="TRUSTED_PROXIES")
     allowed_hosts = fields.String(data_key="ALLOWED_HOSTS")
+    mailcow_oauth_client_id = fields.String(data_key="MAILCOW_OAUTH_CLIENT_ID", validate=validate.Length(max=200))
+    mailcow_oauth_client_secret = fields.String(data_key="MAILCOW_OAUTH_CLIENT_SECRET", validate=validate.Length(max=500))
+    public_url = fields.Url(data_key="PUBLIC_URL", schemes={"http", "https"}, require_tld=False)
+    domain_admins = fields.String(data_key="DOMAIN_ADMINS")
+
+    @validates_schema
+    def _check_domain_admins(self, data, **kwargs):
+        try:
+            parse_domain_admins(data.get("domain_admins") or "")
+        except ValueError as error:
+            raise ValidationError(str(error), "DOMAIN_ADMINS") from None
 
     @validates_schema
     def _check_proxies(self, data, **kwargs):
@@ -186,7 +229,20 @@ def load_settings(environ: dict[str, str], demo: bool = False, need_mailcow: boo
             variable, messages = next(iter(messages.items()))
         problem = messages[0] if isinstance(messages, list) else str(messages)
         shown = given.get(variable)
-        raise SettingsError(variable, f"{problem.rstrip('.')} (got {shown!r})" if shown is not None and variable != "AUTH_PASSWORD" and variable != "MAILCOW_API_KEY" else problem) from None
+        raise SettingsError(variable, f"{problem.rstrip('.')} (got {shown!r})" if shown is not None and variable not in ("AUTH_PASSWORD", "MAILCOW_API_KEY", "MAILCOW_OAUTH_CLIENT_SECRET") else problem) from None
+    if "domain_admins" in values:
+        values["domain_admins"] = parse_domain_admins(values["domain_admins"])
+    if values.get("public_url"):
+        values["public_url"] = values["public_url"].rstrip("/")
+    if values.get("mailcow_oauth_client_id"):
+        # The sign-in needs the secret for the token request and the address mailcow sends the
+        # browser back to; without a login there is nobody to sign in as.
+        for variable, key in (("MAILCOW_OAUTH_CLIENT_SECRET", "mailcow_oauth_client_secret"),
+                              ("PUBLIC_URL", "public_url")):
+            if not values.get(key):
+                raise SettingsError(variable, "is required when MAILCOW_OAUTH_CLIENT_ID is set")
+        if not values.get("auth_enabled"):
+            raise SettingsError("MAILCOW_OAUTH_CLIENT_ID", "needs AUTH_ENABLED=true (the sign-in is part of the login)")
     for name in ("blacklist_emails", "local_domains", "allowed_hosts"):
         if name in values:
             values[name] = _comma_list(values[name])

@@ -148,6 +148,12 @@ def _migration_7_delivery_delays(db: SqliteDatabase) -> None:
     Recipient._schema.create_indexes(safe=True)
 
 
+def _migration_8_audit_log(db: SqliteDatabase) -> None:
+    """Version 8: the audit log of sign-ins and exports (audit.py)."""
+    from .models import AuditEvent
+    db.create_tables([AuditEvent])
+
+
 def _migration_9_tiers(db: SqliteDatabase) -> None:
     """Version 9: the longer memory in tiers (issue 15): messages outlive their raw lines,
     daily counters outlive the messages. Existing messages are counted from what they are now."""
@@ -163,13 +169,11 @@ def _migration_9_tiers(db: SqliteDatabase) -> None:
     recount()
 
 
-def _skipped(db: SqliteDatabase) -> None:
-    """A version another branch defines; nothing to do here (each step is idempotent)."""
 
 
 # MIGRATIONS[n] upgrades a file from version n+1 to n+2. Version 1 is the first release's schema.
 MIGRATIONS = [_migration_2_message_search, _migration_3_hourly_counts, _migration_4_alerts, _migration_5_mailbox_stage,
-              _migration_6_message_order, _migration_7_delivery_delays, _skipped, _migration_9_tiers]
+              _migration_6_message_order, _migration_7_delivery_delays, _migration_8_audit_log, _migration_9_tiers]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

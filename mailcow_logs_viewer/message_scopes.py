@@ -24,12 +24,12 @@ def _some_recipient(condition):
     return fn.EXISTS(Recipient.select(SQL("1")).where((Recipient.message_ref == Message.id) & condition))
 
 
-def domain_expr(domain: str, role: str | None = None):
+def domain_expr(domain: str, some_recipient=_some_recipient, role: str | None = None):
     """Sent by or to `domain`; with role "sender" (or "recipients") only sent by (or only to) it:
     the insights' sent and received counts, behind `sender=@domain` and `recipient=@domain`."""
     domain = "@" + domain.strip().lstrip("@").lower()
     sent = _like_suffix(Message.sender, domain)
-    received = _some_recipient(_like_suffix(Recipient.recipient, domain))
+    received = some_recipient(_like_suffix(Recipient.recipient, domain))
     exact = sent if role == "sender" else received if role == "recipients" else sent | received
     if len(domain) < 3:
         return exact
@@ -40,18 +40,20 @@ def domain_expr(domain: str, role: str | None = None):
     return narrowed & exact
 
 
-def mailbox_expr(address: str):
+def mailbox_expr(address: str, some_recipient=_some_recipient):
     forms = list({address.strip(), address.strip().lower()})
-    return Message.sender.in_(forms) | _some_recipient(Recipient.recipient.in_(forms))
+    return Message.sender.in_(forms) | some_recipient(Recipient.recipient.in_(forms))
 
 
-def reason_expr(reason: str):
-    failed = _some_recipient(Recipient.status.in_(FAILED)
+def reason_expr(reason: str, some_recipient=_some_recipient):
+    failed = some_recipient(Recipient.status.in_(FAILED)
                              & (fn.reason_key(Recipient.dsn, fn.COALESCE(Recipient.reply, Message.reject_reason)) == reason))
     refused = (Message.recipient_count == 0) & (Message.final_status == "rejected") & (fn.reason_key(None, Message.reject_reason) == reason)
     return failed | refused
 
 
-def scope_filters(args: dict) -> list:
-    return [expr(args[name]) for name, expr in (("domain", domain_expr), ("mailbox", mailbox_expr),
-                                                 ("reason", reason_expr)) if args.get(name)]
+def scope_filters(args: dict, some_recipient=_some_recipient) -> list:
+    """`some_recipient(condition)`: how a recipient is matched; the caller's Scope passes its own
+    (only the recipients that caller may see count)."""
+    return [expr(args[name], some_recipient) for name, expr in (("domain", domain_expr), ("mailbox", mailbox_expr),
+                                                                ("reason", reason_expr)) if args.get(name)]

@@ -353,7 +353,21 @@ class AlertNotification(BaseModel):
         indexes = ((("status", "created_at"), False), (("alert_ref",), False))
 
 
+class AuditEvent(BaseModel):
+    """Who signed in (or failed to) and what they exported: the admin's audit log (audit.py)."""
+    time = IntegerField()
+    event = CharField()                       # sign_in | sign_in_failed | sign_out | export
+    username = CharField(default="")          # the admin's name or the mailbox; "" when unknown
+    role = CharField(default="")              # admin | domain_admin | mailbox
+    method = CharField(default="")            # password | mailcow
+    client = CharField(default="")            # the client address (auth.client_address)
+    detail = TextField(default="")            # what was exported with which filters, why a sign-in failed
+
+    class Meta:
+        indexes = ((("time",), False),)
+
+
 LOG_TABLES = (PostfixLine, RspamdRow, NetfilterLine, DovecotLine)
 ALERT_TABLES = (Alert, AlertNotification)
 ALL_TABLES = (PostfixLine, RspamdRow, NetfilterLine, DovecotLine, Message, Leg, Recipient, ImportState, Gap, LocalDomain,
-              State, *ALERT_TABLES, DailyCount)
+              State, *ALERT_TABLES, DailyCount, AuditEvent)

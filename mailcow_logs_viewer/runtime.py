@@ -7,6 +7,7 @@ import threading
 import time
 
 from .alerts.engine import AlertEngine
+from .audit import AuditLog
 from .correlate import Correlator
 from .domains import refresh_local_domains
 from .ingest import FetchFailed, Ingestor
@@ -35,6 +36,7 @@ class Runtime:
                                 self.note_mailcow)
         self.version_checks: dict = {}
         self.alerts = AlertEngine(settings, self.client)
+        self.audit = AuditLog()
 
     # -------------------------------------------------------------- mailcow reachability
 
@@ -81,6 +83,7 @@ class Runtime:
                          lambda: send_digest(self))
         runner.every(settings.correlation_check_interval, "complete_correlations", "link late lines to their messages",
                      self.correlator.run)
+        runner.every(10, "write_audit", "store sign-ins and exports in the audit log", self.audit.flush)
         runner.every(300, "expire_correlations", "flag Rspamd rows whose Postfix lines never came",
                      self.correlator.expire)
         forever = settings.counter_retention_days is None

@@ -9,6 +9,9 @@ import re
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
+from .auth import client_address, current_scope
+from .mailcow_oauth import STATE_COOKIE, MailcowSignIn, SignInRefused
+from .queries.scope import ADMIN_ROLE, Scope
 from .sessions import COOKIE
 from .vocabulary import SOURCES
 
@@ -41,6 +44,26 @@ def _page(template: str, **context):
     return render_template(template, settings=current_app.config["SETTINGS"], **context)
 
 
+@web.app_context_processor
+def _account() -> dict:
+    # Every page (the not-found page too) knows the caller's role: it only hides links the
+    # API would refuse anyway (access.py decides).
+    return {"account": current_scope()}
+
+
+def _audit(event: str, **fields) -> None:
+    runtime = current_app.extensions["runtime"]
+    runtime.audit.record(event, client=client_address(current_app.config["SETTINGS"].trusted_proxies), **fields)
+
+
+def _start_session(response, scope: Scope):
+    settings = current_app.config["SETTINGS"]
+    guard = current_app.extensions["auth"]
+    response.set_cookie(COOKIE, guard.sessions.create(scope), max_age=settings.session_max_hours * 3600,
+                        httponly=True, samesite="Strict", secure=request.is_secure, path="/")
+    return response
+
+
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
 
@@ -68,6 +91,12 @@ def _login_page(error: str | None = None, status: int = 200, retry_after: int = 
     return response
 
 
+def _locked_page(what: str, seconds: int):
+    minutes = -(-seconds // 60)
+    return _login_page(f"Too many failed {what}; try again in {minutes} minute{'s' if minutes > 1 else ''}.", 429,
+                       seconds)
+
+
 @web.route("/login", methods=["GET", "POST"])
 def login():
     """GET: the form (or on to `next` with a live session); POST: check it, start a session."""
@@ -81,14 +110,65 @@ def login():
         return _login_page()
     accepted, locked = guard.check_password(request.form.get("username", ""), request.form.get("password", ""))
     if locked:
-        minutes = -(-locked // 60)
-        return _login_page(f"Too many failed logins; try again in {minutes} minute{'s' if minutes > 1 else ''}.",
-                           429, locked)
+        return _locked_page("logins", locked)
+    username = request.form.get("username", "")[:200]
     if not accepted:
+        _audit("sign_in_failed", username=username, method="password", detail="wrong username or password")
         return _login_page("Wrong username or password.", 401)
-    response = redirect(safe_next(request.form.get("next")), 303)
-    response.set_cookie(COOKIE, guard.sessions.create(), max_age=settings.session_max_hours * 3600,
-                        httponly=True, samesite="Strict", secure=request.is_secure, path="/")
+    _audit("sign_in", username=username, role=ADMIN_ROLE, method="password")
+    return _start_session(redirect(safe_next(request.form.get("next")), 303), Scope(username=username))
+
+
+def _sign_in() -> MailcowSignIn:
+    """The app's one MailcowSignIn (it remembers the flows under way)."""
+    found = current_app.extensions.get("mailcow_sign_in")
+    if found is None:
+        found = current_app.extensions["mailcow_sign_in"] = MailcowSignIn(
+            current_app.config["SETTINGS"], current_app.extensions["runtime"].client)
+    return found
+
+
+def _sign_in_available():
+    if not current_app.config["SETTINGS"].mailcow_sign_in:
+        abort(404)
+    guard = current_app.extensions["auth"]
+    locked = guard.sign_in_locked()
+    return _locked_page("sign-ins", locked) if locked else None
+
+
+@web.get("/auth/mailcow")
+def mailcow_sign_in():
+    """Sign in with mailcow: on to mailcow's approval page with a fresh state and PKCE."""
+    refused = _sign_in_available()
+    if refused is not None:
+        return refused
+    url, state = _sign_in().start(safe_next(request.args.get("next")))
+    response = redirect(url, 303)
+    # Lax, not Strict: the callback is a top-level navigation coming from mailcow's site.
+    response.set_cookie(STATE_COOKIE, state, max_age=600, httponly=True, samesite="Lax", secure=request.is_secure,
+                        path="/auth/mailcow")
+    return response
+
+
+@web.get("/auth/mailcow/callback")
+def mailcow_callback():
+    refused = _sign_in_available()
+    if refused is not None:
+        return refused
+    guard = current_app.extensions["auth"]
+    try:
+        scope, next_path = _sign_in().finish(request.args.get("state", ""), request.cookies.get(STATE_COOKIE, ""),
+                                             request.args.get("code", ""))
+    except SignInRefused as error:
+        guard.sign_in_failed(str(error))
+        _audit("sign_in_failed", method="mailcow", detail=str(error))
+        response = _login_page(f"Sign-in with mailcow failed: {error}.", 401)
+    else:
+        _audit("sign_in", username=scope.username, role=scope.role, method="mailcow")
+        # A page that moves on by itself: the session cookie is SameSite=Strict, and a browser
+        # keeps it back on a redirect that started on mailcow's site.
+        response = _start_session(current_app.make_response(_page("signed_in.html", next=next_path, username=scope.username)), scope)
+    response.delete_cookie(STATE_COOKIE, path="/auth/mailcow", httponly=True, samesite="Lax")
     return response
 
 
@@ -96,7 +176,11 @@ def login():
 def logout():
     guard = current_app.extensions.get("auth")
     if guard is not None:
-        guard.sessions.end(request.cookies.get(COOKIE))
+        cookie = request.cookies.get(COOKIE)
+        scope = guard.sessions.scope_of(cookie)
+        if scope is not None:
+            _audit("sign_out", username=scope.username, role=scope.role)
+        guard.sessions.end(cookie)
     response = redirect(url_for("web.login"), 303)
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Strict")
     return response
@@ -104,6 +188,8 @@ def logout():
 
 @web.get("/")
 def dashboard():
+    if not current_scope().is_admin:    # the dashboard counts everyone's mail: a user starts at theirs
+        return redirect(url_for("web.messages"), 302)
     return _page("dashboard.html")
 
 
@@ -158,3 +244,8 @@ def settings_page():
 @web.get("/alerts")
 def alerts():
     return _page("alerts.html")
+
+
+@web.get("/audit")
+def audit_page():
+    return _page("audit.html")

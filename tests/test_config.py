@@ -96,6 +96,11 @@ EVERY_VARIABLE = {
                         (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("192.0.2.7/32"),
                          ipaddress.ip_network("::1/128"))),
     "ALLOWED_HOSTS": ("Logs.Example.org,localhost", "allowed_hosts", ("localhost", "logs.example.org")),
+    "MAILCOW_OAUTH_CLIENT_ID": ("0123abcd", "mailcow_oauth_client_id", "0123abcd"),
+    "MAILCOW_OAUTH_CLIENT_SECRET": ("s3cret", "mailcow_oauth_client_secret", "s3cret"),
+    "PUBLIC_URL": ("https://logs.example.org/", "public_url", "https://logs.example.org"),
+    "DOMAIN_ADMINS": ("Boss@Example.org=example.org Example.net; it@b.org=b.org", "domain_admins",
+                      (("boss@example.org", ("example.net", "example.org")), ("it@b.org", ("b.org",)))),
 }
 
 
@@ -119,6 +124,9 @@ def test_each_variable_alone_differs_from_default(name):
     env = {**REQUIRED, name: text}
     if name == "AUTH_ENABLED":
         env["AUTH_PASSWORD"] = "pw"
+    if name == "MAILCOW_OAUTH_CLIENT_ID":    # the sign-in needs its secret, its address and a login
+        env.update(MAILCOW_OAUTH_CLIENT_SECRET="s", PUBLIC_URL="http://127.0.0.1:8080", AUTH_ENABLED="true",
+                   AUTH_PASSWORD="pw")
     default = getattr(load_settings(dict(REQUIRED)), attribute)
     assert expected != default, f"pick a non-default value for {name}"
     assert getattr(load_settings(env), attribute) == expected
@@ -254,3 +262,32 @@ def test_tier_defaults_follow_an_older_retention_setting():
     s = load()
     assert (s.retention_days, s.message_retention_days, s.counter_retention_days) == (7, 90, None)
     assert s.redact_subjects is False and s.anonymize_ips_after_days is None
+
+
+@pytest.mark.parametrize("value,named", [("boss@example.org", "'boss@example.org'"),
+                                         ("boss@example.org=", "'boss@example.org='"),
+                                         ("boss@example.org=exa_mple.org", "'exa_mple.org'"),
+                                         ("example.org=example.org", "'example.org=example.org'")])
+def test_domain_admins_syntax_is_named(value, named):
+    with pytest.raises(SettingsError) as caught:
+        load(DOMAIN_ADMINS=value)
+    assert caught.value.variable == "DOMAIN_ADMINS" and named in str(caught.value)
+
+
+@pytest.mark.parametrize("missing", ["MAILCOW_OAUTH_CLIENT_SECRET", "PUBLIC_URL"])
+def test_mailcow_sign_in_needs_its_secret_and_address(missing):
+    env = dict(MAILCOW_OAUTH_CLIENT_ID="c", MAILCOW_OAUTH_CLIENT_SECRET="s", PUBLIC_URL="http://127.0.0.1:1",
+               AUTH_ENABLED="true", AUTH_PASSWORD="pw")
+    del env[missing]
+    with pytest.raises(SettingsError) as caught:
+        load(**env)
+    assert caught.value.variable == missing
+
+
+def test_mailcow_sign_in_needs_a_login_and_hides_its_secret():
+    with pytest.raises(SettingsError) as caught:
+        load(MAILCOW_OAUTH_CLIENT_ID="c", MAILCOW_OAUTH_CLIENT_SECRET="s", PUBLIC_URL="http://127.0.0.1:1")
+    assert caught.value.variable == "MAILCOW_OAUTH_CLIENT_ID"
+    s = load(MAILCOW_OAUTH_CLIENT_ID="c", MAILCOW_OAUTH_CLIENT_SECRET="hunter22", PUBLIC_URL="http://127.0.0.1:1",
+             AUTH_ENABLED="true", AUTH_PASSWORD="pw")
+    assert s.mailcow_sign_in and "hunter22" not in repr(s)

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from ..db import begin_reading, end_reading
-from . import (alerts, daily, dovecot, export, health, insights, logs, messages, openapi, queue_health, security_now,
-               settings, stats, status)
+from . import (alerts, audit, daily, dovecot, export, health, insights, logs, messages, openapi, queue_health,
+               security_now, settings, stats, status)
 
 # In the order of spec/API.md; the OpenAPI document describes them all.
 SECTIONS = (health, messages, logs, dovecot, stats, daily, status, settings, export, alerts, openapi, insights, queue_health,
-            security_now)
+            security_now, audit)
 
 
 def register_api(app) -> None:

@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, jsonify, request
 from marshmallow import validate
 
 from ..errors import ApiError
-from ..queries import ADMIN
+from ..auth import current_scope
 from ..queries.alerts import Deliveries, alert_lists, stored_by_channel
 from ..queries.results import iso
 from .params import Integer, QuerySchema, parse_args
@@ -31,7 +31,7 @@ class AlertListSchema(QuerySchema):
 def channel_status() -> list[dict]:
     """Per configured channel: deliveries and failures (never a URL or a credential)."""
     engine = current_app.extensions["runtime"].alerts
-    stored = stored_by_channel(ADMIN)
+    stored = stored_by_channel(current_scope())
     out = []
     for health in engine.sender.health():
         kept = stored.get(health["channel"], Deliveries())
@@ -46,7 +46,7 @@ def channel_status() -> list[dict]:
 @bp.get("/alerts")
 def alerts():
     args = parse_args(AlertListSchema())
-    lists = alert_lists(ADMIN, int(time.time()) - args["hours"] * 3600, args["limit"])
+    lists = alert_lists(current_scope(), int(time.time()) - args["hours"] * 3600, args["limit"])
     return jsonify({**plain(lists), "channels": channel_status()})
 
 

@@ -6,7 +6,7 @@ from flask import Blueprint
 from marshmallow import fields, validate
 
 from ..parsing.dovecot import ACTIONS
-from ..queries import ADMIN
+from ..auth import current_scope
 from ..queries.dovecot import dovecot_page, login_failures as failures_of
 from .messages import search_cap
 from .params import DateRangeMixin, Integer, PageSchema, Text, parse_args
@@ -32,7 +32,7 @@ class DovecotListSchema(DovecotFilterSchema, PageSchema):
 
 @bp.get("/logs/dovecot")
 def dovecot_logs():
-    return answer(dovecot_page(ADMIN, parse_args(DovecotListSchema()), search_cap()))
+    return answer(dovecot_page(current_scope(), parse_args(DovecotListSchema()), search_cap()))
 
 
 class LoginFailuresSchema(DateRangeMixin):
@@ -42,4 +42,4 @@ class LoginFailuresSchema(DateRangeMixin):
 @bp.get("/stats/dovecot-login-failures")
 def login_failures():
     args = parse_args(LoginFailuresSchema())
-    return answer(failures_of(ADMIN, args.get("start_date"), args.get("end_date"), args["limit"]))
+    return answer(failures_of(current_scope(), args.get("start_date"), args.get("end_date"), args["limit"]))

@@ -6,6 +6,7 @@ import time
 from flask import Blueprint, current_app, jsonify
 
 from .. import APP_NAME, __version__
+from ..auth import current_scope
 from ..domains import local_domains
 from ..models import PostfixLine
 from ..queries.settings import read_one_row
@@ -70,12 +71,15 @@ def health():
 @bp.get("/info")
 def info():
     settings = current_app.config["SETTINGS"]
+    scope = current_scope()
+    # LOCAL_DOMAINS counts before the first successful refresh from mailcow, too. Other
+    # customers' domains are not a mailbox user's or a domain admin's business.
+    domains = local_domains() | set(settings.local_domains)
     return jsonify({
         "name": APP_NAME,
         "version": __version__,
         "mailcow_url": settings.mailcow_url,
-        # LOCAL_DOMAINS counts before the first successful refresh from mailcow, too.
-        "local_domains": sorted(local_domains() | set(settings.local_domains)),
+        "local_domains": sorted(scope.our_domains(domains)),
         "fetch_interval": settings.fetch_interval,
         "retention_days": settings.retention_days,
         "timezone": settings.timezone,
@@ -83,4 +87,6 @@ def info():
         "app_logo_url": settings.app_logo_url,
         "blacklist_count": len(settings.blacklist_emails),
         "auth_enabled": settings.auth_enabled,
+        "role": scope.role,
+        "username": scope.username,
     })

@@ -9,7 +9,8 @@ from __future__ import annotations
 from flask import Blueprint
 from marshmallow import fields, validate
 
-from ..queries import ADMIN, DIRECTIONS
+from ..auth import current_scope
+from ..queries import DIRECTIONS
 from ..queries import insights as q
 from .params import DateRangeMixin, parse_args
 from .serialize import answer
@@ -37,7 +38,7 @@ class ReasonSchema(InsightRangeSchema):
 
 
 def _entities(kind: str, args: dict, local: bool):
-    rows = q.entity_stats(ADMIN, kind, args.get("start_date"), args.get("end_date"), local=local, sort=args["sort"],
+    rows = q.entity_stats(current_scope(), kind, args.get("start_date"), args.get("end_date"), local=local, sort=args["sort"],
                           descending=args["order"] == "desc", limit=args["limit"])
     return answer({"data": rows})
 
@@ -56,11 +57,11 @@ def mailboxes():
 @bp.get("/insights/destinations")
 def destinations():
     args = parse_args(InsightRangeSchema())
-    return answer({"data": q.destinations(ADMIN, args.get("start_date"), args.get("end_date"), limit=args["limit"])})
+    return answer({"data": q.destinations(current_scope(), args.get("start_date"), args.get("end_date"), limit=args["limit"])})
 
 
 @bp.get("/insights/reasons")
 def reasons():
     args = parse_args(ReasonSchema())
-    return answer(q.top_reasons(ADMIN, args.get("start_date"), args.get("end_date"), args.get("direction"),
+    return answer(q.top_reasons(current_scope(), args.get("start_date"), args.get("end_date"), args.get("direction"),
                                 limit=args["limit"]))

@@ -5,7 +5,7 @@ from flask import Blueprint
 from marshmallow import fields, validate
 
 from ..errors import ApiError
-from ..queries import ADMIN
+from ..auth import current_scope
 from ..queries.logs import netfilter_page, postfix_page, queue_lines, rspamd_page
 from ..vocabulary import DIRECTIONS, NETFILTER_ACTIONS, POSTFIX_STATUSES, RSPAMD_ACTIONS
 from .messages import search_cap
@@ -56,12 +56,12 @@ class NetfilterListSchema(NetfilterFilterSchema, PageSchema):
 
 @bp.get("/logs/postfix")
 def postfix_logs():
-    return answer(postfix_page(ADMIN, parse_args(PostfixListSchema()), search_cap()))
+    return answer(postfix_page(current_scope(), parse_args(PostfixListSchema()), search_cap()))
 
 
 @bp.get("/logs/postfix/by-queue/<queue_id>", merge_slashes=False)
 def postfix_by_queue(queue_id: str):
-    lines = queue_lines(ADMIN, queue_id)
+    lines = queue_lines(current_scope(), queue_id)
     if lines is None:
         raise ApiError(404, "Queue ID not found")
     return answer(lines)
@@ -69,9 +69,9 @@ def postfix_by_queue(queue_id: str):
 
 @bp.get("/logs/rspamd")
 def rspamd_logs():
-    return answer(rspamd_page(ADMIN, parse_args(RspamdListSchema()), search_cap()))
+    return answer(rspamd_page(current_scope(), parse_args(RspamdListSchema()), search_cap()))
 
 
 @bp.get("/logs/netfilter")
 def netfilter_logs():
-    return answer(netfilter_page(ADMIN, parse_args(NetfilterListSchema()), search_cap()))
+    return answer(netfilter_page(current_scope(), parse_args(NetfilterListSchema()), search_cap()))

@@ -5,7 +5,7 @@ from flask import Blueprint, current_app
 from marshmallow import fields, validate
 
 from ..errors import ApiError
-from ..queries import ADMIN
+from ..auth import current_scope
 from ..queries.message_details import message_details as details_of
 from ..queries.messages import message_page
 from ..vocabulary import DIRECTIONS, STATUSES
@@ -39,12 +39,12 @@ def search_cap() -> int:
 
 @bp.get("/messages")
 def messages():
-    return answer(message_page(ADMIN, parse_args(MessageListSchema()), search_cap()))
+    return answer(message_page(current_scope(), parse_args(MessageListSchema()), search_cap()))
 
 
 @bp.get("/message/<correlation_key>/details", merge_slashes=False)
 def message_details(correlation_key: str):
-    details = details_of(ADMIN, correlation_key)
+    details = details_of(current_scope(), correlation_key)
     if details is None:
         raise ApiError(404, "Message not found")
     return answer(details)

@@ -21,6 +21,7 @@ from ..auth import needs_auth
 from . import insight_schemas as ins
 from . import responses as r
 from .alerts import AlertListSchema
+from .audit import AuditListSchema
 from .daily import DailyFilterSchema, DailyListSchema
 from .dovecot import DovecotFilterSchema, DovecotListSchema, LoginFailuresSchema
 from .insights import DomainInsightSchema, EntitySchema, InsightRangeSchema, ReasonSchema
@@ -117,6 +118,13 @@ ENDPOINTS: dict[str, Endpoint] = {
     "security.places": Endpoint("Country (and AS) of IP addresses, from the bundled offline database", PlacesSchema,
                                 ins.PlacesSchema),
     "web.insights": Endpoint("Insights page"),
+    # audit log (the admin's)
+    "audit.audit": Endpoint("The audit log: sign-ins, failed sign-ins, sign-outs and exports, newest first",
+                            AuditListSchema, r.AuditListResponseSchema),
+    "web.audit_page": Endpoint("Audit log page"),
+    "web.mailcow_sign_in": Endpoint("Sign in with mailcow: on to mailcow's /oauth/authorize (state and PKCE)"),
+    "web.mailcow_callback": Endpoint("Where mailcow sends the browser back with `code` and `state`: a session for "
+                                     "the mailbox (or the login page with 401/429)"),
     # this document
     "openapi.openapi_json": Endpoint("This OpenAPI 3.0 document", None, r.OpenAPIDocumentSchema),
     # Prometheus
@@ -143,7 +151,10 @@ MAILCOW_BACKED = frozenset({"status.queue", "queue_health.health", "status.quara
                             "status.mailcow_version", "status.mailcow_info", "status.summary"})
 # Views that answer 503 with their normal body when the database is unreadable.
 HEALTH_CHECKS = frozenset({"health.health", "settings.health"})
-REDIRECTS = frozenset({"web.logs_index", "web.login", "web.logout"})
+REDIRECTS = frozenset({"web.logs_index", "web.login", "web.logout", "web.dashboard"})
+# Sign in with mailcow: 303 on to mailcow, back with a session or the login page (401, 429);
+# 404 where MAILCOW_OAUTH_CLIENT_ID is not set.
+SIGN_IN = frozenset({"web.mailcow_sign_in", "web.mailcow_callback"})
 ACCEPTED = frozenset({"alerts.send_test"})     # 202: handed to a background thread
 ALWAYS_REDIRECTS = frozenset({"web.logs_index", "web.logout"})
 FORM_REDIRECTS = frozenset({"web.login", "web.logout"})
@@ -219,6 +230,13 @@ def _responses(endpoint: str, info: Endpoint, has_path_params: bool, secured: bo
     if endpoint in FORM_REDIRECTS:
         responses["303"] = {"description": "Redirect after the form (see other)",
                             "headers": {"Location": {"schema": {"type": "string"}}}}
+    if endpoint in SIGN_IN:
+        html = {"text/html": {"schema": {"type": "string"}}}
+        responses["303"] = {"description": "On to mailcow's approval page",
+                            "headers": {"Location": {"schema": {"type": "string"}}}}
+        responses.update({"401": {"description": "The sign-in failed (the login page says why)", "content": html},
+                          "404": {"description": "Sign-in with mailcow is not configured", "content": html},
+                          "429": {"description": "Too many failed sign-ins from this address", "content": html}})
     if info.params is not None:
         responses["400"] = {"description": "Invalid parameter", "content": _json(r.ErrorSchema)}
     if has_path_params and kind == "json":
@@ -228,7 +246,10 @@ def _responses(endpoint: str, info: Endpoint, has_path_params: bool, secured: bo
     if secured:
         responses["401"] = {"description": "Authentication required (when AUTH_ENABLED=true)",
                             "content": _json(r.ErrorSchema)}
-        responses["429"] = {"description": "Too many failed logins from this address",
+        responses["403"] = {"description": "Not available to the caller's role (a mailbox user or domain admin)",
+                            "content": _json(r.ErrorSchema)}
+        responses["429"] = {"description": "Too many failed logins from this address, or a signed-in user's "
+                                           "searches past their rate limit",
                             "content": _json(r.ErrorSchema)}
     if endpoint in MAILCOW_BACKED:
         responses["502"] = {"description": "mailcow could not be read", "content": _json(r.ErrorSchema)}

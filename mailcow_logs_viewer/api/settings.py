@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, jsonify
 from ..domains import local_domains
 from ..effective_settings import effective_variables
 from ..models import Message
-from ..queries import ADMIN
+from ..auth import current_scope
 from ..queries.alerts import open_alert_count
 from ..queries.results import iso
 from ..queries.settings import read_one_row, recent_imports, settings_info
@@ -52,14 +52,14 @@ def _configuration(settings) -> dict:
 
 
 def alerts_block() -> dict:
-    return {"open": open_alert_count(ADMIN), "channels": channel_status()}
+    return {"open": open_alert_count(current_scope()), "channels": channel_status()}
 
 
 @bp.get("/settings/info")
 def info():
     settings = current_app.config["SETTINGS"]
     runner = current_app.extensions["runtime"].runner
-    return answer(settings_info(ADMIN, _configuration(settings), [v._asdict() for v in effective_variables(settings)],
+    return answer(settings_info(current_scope(), _configuration(settings), [v._asdict() for v in effective_variables(settings)],
                                 alerts_block(), runner, settings, int(time.time())))
 
 
@@ -76,6 +76,6 @@ def health():
     body = {"status": "healthy" if db["status"] == "connected" else "unhealthy", "timestamp": iso(time.time()),
             "database": db}
     if db["status"] == "connected":
-        body["recent_activity"] = {"last_5_minutes": recent_imports(ADMIN, int(time.time()) - 300)}
+        body["recent_activity"] = {"last_5_minutes": recent_imports(current_scope(), int(time.time()) - 300)}
     body["mailcow"] = mailcow_block()
     return jsonify(body), 200 if db["status"] == "connected" else 503

@@ -10,7 +10,7 @@ import time
 from flask import Blueprint
 from marshmallow import fields, validate
 
-from ..queries import ADMIN
+from ..auth import current_scope
 from ..queries import statistics as q
 from ..queries.security import auth_failures as auth_failures_of
 from ..errors import ApiError
@@ -55,33 +55,33 @@ def _end(args: dict) -> int:
 
 @bp.get("/stats/dashboard")
 def dashboard():
-    return answer(q.dashboard(ADMIN, _end(parse_args(EndSchema()))))
+    return answer(q.dashboard(current_scope(), _end(parse_args(EndSchema()))))
 
 
 @bp.get("/stats/timeline")
 def timeline():
     args = parse_args(TimelineSchema())
-    return answer({"timeline": q.timeline(ADMIN, _end(args), args["hours"])})
+    return answer({"timeline": q.timeline(current_scope(), _end(args), args["hours"])})
 
 
 @bp.get("/stats/top-spam-triggers")
 def top_spam_triggers():
     args = parse_args(LimitSchema())
     end = _end(args)
-    return answer({"triggers": q.top_spam_triggers(ADMIN, end - args["hours"] * HOUR, end, args["limit"])})
+    return answer({"triggers": q.top_spam_triggers(current_scope(), end - args["hours"] * HOUR, end, args["limit"])})
 
 
 @bp.get("/stats/top-blocked-ips")
 def top_blocked_ips():
     args = parse_args(LimitSchema())
     end = _end(args)
-    return answer({"blocked_ips": q.top_blocked_ips(ADMIN, end - args["hours"] * HOUR, end, args["limit"])})
+    return answer({"blocked_ips": q.top_blocked_ips(current_scope(), end - args["hours"] * HOUR, end, args["limit"])})
 
 
 @bp.get("/stats/recent-activity")
 def recent_activity():
     args = parse_args(ActivitySchema())
-    return answer({"activity": q.recent_activity(ADMIN, _end(args), args["limit"])})
+    return answer({"activity": q.recent_activity(current_scope(), _end(args), args["limit"])})
 
 
 class AuthFailureFilterSchema(DateRangeMixin):
@@ -96,4 +96,4 @@ class AuthFailureFilterSchema(DateRangeMixin):
 @bp.get("/stats/auth-failures")
 def auth_failures():
     args = parse_args(AuthFailureFilterSchema())
-    return answer(auth_failures_of(ADMIN, args, _now(), args["limit"], geo().place))
+    return answer(auth_failures_of(current_scope(), args, _now(), args["limit"], geo().place))

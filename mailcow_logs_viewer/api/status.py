@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 
 from .. import __version__
+from ..auth import current_scope
 from ..errors import ApiError
 from ..mailcow_live import LiveUnavailable, Reading, container_summary
 from ..versions import is_newer
@@ -60,10 +61,10 @@ def _search(items: list, needle: str | None, fields: tuple[str, ...]) -> list:
 
 # ------------------------------------------------------------------ queue & quarantine
 
-def _listing(part: str, fields: tuple[str, ...]):
+def _listing(part: str, fields: tuple[str, ...], only=lambda items: items):
     args = parse_args(SearchSchema())
     reading, = _read(part)
-    items = _search(reading.value, args["search"], fields)
+    items = _search(only(reading.value), args["search"], fields)
     return jsonify(_marked({"total": len(items), "data": items, "fetched_at": iso(reading.fetched_at)}, reading))
 
 
@@ -74,7 +75,7 @@ def queue():
 
 @bp.get("/quarantine")
 def quarantine():
-    return _listing("quarantine", ("sender", "recipients", "qid", "subject"))
+    return _listing("quarantine", ("sender", "recipients", "qid", "subject"), current_scope().held_for_us)
 
 
 # ------------------------------------------------------------------ status

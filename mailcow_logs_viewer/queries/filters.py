@@ -16,12 +16,16 @@ from peewee import SQL, NodeList
 from ..message_scopes import domain_expr, scope_filters
 from ..models import DovecotLine, Leg, Message, NetfilterLine, PostfixLine, Recipient, RspamdRow
 from ..search import Term, fts_phrase, like_pattern, parse
-from .scope import Scope
+from .scope import ADMIN, Scope
 
 MIN_TRIGRAM = 3
 _FTS_COLUMN = {"from": "sender", "to": "recipients", "subject": "subject", "msgid": "message_id",
                "queue": "queue_ids", "user": "user", "ip": "ip"}
 _TEXT_COLUMNS = ("sender", "recipients", "subject", "message_id", "queue_ids")
+# Every indexed column but the recipients (an FTS5 column filter): what a caller who may not
+# see every recipient searches as text.
+_OTHER_COLUMNS_LIST = ("sender", "subject", "message_id", "queue_ids", "user", "ip")
+_OTHER_COLUMNS = "{" + " ".join(_OTHER_COLUMNS_LIST) + "}"
 
 
 def _fts(value: str, column: str | None = None):
@@ -38,14 +42,27 @@ def _substring(value: str, columns: tuple[str, ...]):
     return reduce(or_, [_like(getattr(Message, c), value) for c in columns])
 
 
-def _text_match(value: str, column: str | None):
+def _some_recipient(condition, scope: Scope):
+    """Messages with a recipient meeting `condition`: for the admin through the recipient
+    index; for anyone else only the recipients their scope shows count (Scope.recipient_exists)."""
+    if scope.is_admin:
+        return Message.id.in_(Recipient.select(Recipient.message_ref).where(condition))
+    return scope.recipient_exists(condition)
+
+
+def _text_match(value: str, column: str | None, scope: Scope = ADMIN):
+    if not scope.is_admin and column in (None, "recipients"):
+        # The recipients column holds every recipient: others' addresses are matched row by row.
+        others = _some_recipient(_like(Recipient.recipient, value), scope)
+        return others if column else _text_match(value, _OTHER_COLUMNS) | others
     # Trigrams need three characters; shorter values fall back to a scan, which is rare.
     if len(value) >= MIN_TRIGRAM:
         return _fts(value, column)
-    return _substring(value, (column,) if column else _TEXT_COLUMNS)
+    columns = _TEXT_COLUMNS if column is None else _OTHER_COLUMNS_LIST if column == _OTHER_COLUMNS else (column,)
+    return _substring(value, columns)
 
 
-def _address_match(value: str, column: str):
+def _address_match(value: str, column: str, scope: Scope = ADMIN):
     """A whole address is looked up through an index (the common case, and trigrams of
     `@example.org` match nearly every message); a part of one is a substring search."""
     if "@" in value and "." in value.rsplit("@", 1)[-1]:
@@ -53,56 +70,58 @@ def _address_match(value: str, column: str):
         if column == "sender":
             return Message.sender.in_(addresses)
         # orig_to: the address the sender used when an alias rewrote it
+        if not scope.is_admin:
+            return _some_recipient(Recipient.recipient.in_(addresses) | Recipient.orig_to.in_(addresses), scope)
         return Message.id.in_(Recipient.select(Recipient.message_ref).where(Recipient.recipient.in_(addresses))
                               | Recipient.select(Recipient.message_ref).where(Recipient.orig_to.in_(addresses)))
-    return _text_match(value, column)
+    return _text_match(value, column, scope)
 
 
-def _address_filter(value: str, column: str):
+def _address_filter(value: str, column: str, scope: Scope = ADMIN):
     """`sender=` and `recipient=`: `@example.org` alone is that domain (a final recipient's, for
     `recipients`), the insights' sent and received links; the search's `from:` keeps "contains"."""
     if value.startswith("@") and value.count("@") == 1 and "." in value:
-        return domain_expr(value, column)
-    return _address_match(value, column)
+        if scope.is_admin:
+            return domain_expr(value, role=column)
+        return domain_expr(value, lambda condition: _some_recipient(condition, scope), role=column)
+    return _address_match(value, column, scope)
 
 
-def _status_expr(value: str):
+def _status_expr(value: str, scope: Scope = ADMIN):
     value = value.lower()
     if value == "spam":
         return Message.is_spam == True  # noqa: E712
     if value == "discarded":
         # A Sieve discard of one recipient is worth finding even when others kept the message.
-        return Message.id.in_(Recipient.select(Recipient.message_ref).where(Recipient.status == "discarded"))
+        return _some_recipient(Recipient.status == "discarded", scope)
     return Message.final_status == value
 
 
-def _folder_expr(value: str):
+def _folder_expr(value: str, scope: Scope = ADMIN):
     """folder:Junk -> messages with a recipient Dovecot stored in that folder (the mailbox stage)."""
-    return Message.id.in_(Recipient.select(Recipient.message_ref).where(Recipient.folder.is_null(False),
-                                                                         Recipient.folder == value))
+    return _some_recipient(Recipient.folder.is_null(False) & (Recipient.folder == value), scope)
 
 
-def message_term(term: Term):
+def message_term(term: Term, scope: Scope = ADMIN):
     if term.field == "status":
-        expr = _status_expr(term.value)
+        expr = _status_expr(term.value, scope)
     elif term.field == "folder":
-        expr = _folder_expr(term.value)
+        expr = _folder_expr(term.value, scope)
     elif term.field in ("from", "to"):
-        expr = _address_match(term.value, _FTS_COLUMN[term.field])
+        expr = _address_match(term.value, _FTS_COLUMN[term.field], scope)
     elif term.field is None:
-        expr = _text_match(term.value, None) | _beyond_fts(term.value)
+        expr = _text_match(term.value, None, scope) | _beyond_fts(term.value, scope)
     else:
-        expr = _text_match(term.value, _FTS_COLUMN.get(term.field))
+        expr = _text_match(term.value, _FTS_COLUMN.get(term.field), scope)
     return ~expr if term.negated else expr
 
 
-def _beyond_fts(value: str):
+def _beyond_fts(value: str, scope: Scope = ADMIN):
     """A plain word also finds what an admin searches for outside the indexed columns: the
     address before alias rewriting, the refusal text and the remote server's reply
     (`spamhaus`, "User unknown", `greylisted`)."""
     return (_like(Message.reject_reason, value)
-            | Message.id.in_(Recipient.select(Recipient.message_ref)
-                             .where(_like(Recipient.orig_to, value) | _like(Recipient.reply, value))))
+            | _some_recipient(_like(Recipient.orig_to, value) | _like(Recipient.reply, value), scope))
 
 
 def compile_search(query: str, term_expr):
@@ -126,20 +145,21 @@ def search_and_dates(args: dict, term_expr, time_field) -> list:
 
 
 def message_filters(scope: Scope, args: dict) -> list:
-    where = scope.message_filter() + search_and_dates(args, message_term, Message.first_seen)
+    where = scope.message_filter() + search_and_dates(args, lambda term: message_term(term, scope), Message.first_seen)
     if args.get("sender"):
-        where.append(_address_filter(args["sender"], "sender"))
+        where.append(_address_filter(args["sender"], "sender", scope))
     if args.get("recipient"):
-        where.append(_address_filter(args["recipient"], "recipients"))
+        where.append(_address_filter(args["recipient"], "recipients", scope))
     if args.get("direction"):
         where.append(Message.direction == args["direction"])
     if args.get("status"):
-        where.append(_status_expr(args["status"]))
+        where.append(_status_expr(args["status"], scope))
     if args.get("user"):
         where.append(Message.user == args["user"])
     if args.get("ip"):
         where.append(Message.ip == args["ip"])
-    return where + scope_filters(args)
+    return where + (scope_filters(args) if scope.is_admin else
+                    scope_filters(args, lambda condition: _some_recipient(condition, scope)))
 
 
 def filtered_messages(scope: Scope, args: dict, fields=None):

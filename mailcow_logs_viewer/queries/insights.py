@@ -117,9 +117,12 @@ def _in_range(scope: Scope, start: int | None, end: int | None, direction: str |
     return sql, list(params)
 
 
-# CROSS JOIN keeps the messages outside and their recipients inside (by the message_ref
-# index): the other way round, SQLite visits recipients by address and each message at random.
-_RECIPIENTS = "m CROSS JOIN recipient r ON r.message_ref = m.id"
+def _recipients(scope: Scope) -> tuple[str, list]:
+    """The range's messages joined to the recipients this caller may see, and its parameters.
+    CROSS JOIN keeps the messages outside and their recipients inside (by the message_ref
+    index): the other way round, SQLite visits recipients by address and each message at random."""
+    visible, params = scope.visible_recipient_sql("m.sender", "r.recipient", "r.orig_to")
+    return f"m CROSS JOIN recipient r ON r.message_ref = m.id{visible}", params
 # The condition of the partial index of delivered recipients (models.py): the delays are read from it.
 _DELIVERED_WITH_DELAY = "r.status = 'delivered' AND r.delay IS NOT NULL"
 
@@ -130,11 +133,11 @@ def _rows(scope: Scope, start, end, body: str, params: list, direction: str | No
     return database.execute_sql(f"WITH m AS ({sql}) {body}", range_params + params).fetchall()
 
 
-def _ours_set() -> frozenset[str]:
-    return frozenset(d.lower() for d in local_domains())
+def _ours_set(scope: Scope) -> frozenset[str]:
+    return frozenset(d.lower() for d in scope.our_domains(local_domains()))
 
 
-def _recipients(text: str, count: int, message_id: int) -> list[str]:
+def _addresses(text: str, count: int, message_id: int) -> list[str]:
     """The addresses of a `message.recipients` text; an address with ", " in it (quoted, and
     never seen in practice) makes the split ambiguous: then the rows of the message are read."""
     addresses = text.split(", ") if text else []
@@ -215,7 +218,7 @@ def entity_stats(scope: Scope, kind: str, start: int | None, end: int | None, *,
     combinations where there are tens of thousands of messages, and the delivered recipients
     by (sender, recipient, delay); the rule runs once per combination, weighted by its count.
     Combinations come in the order of their first message, as the messages did before."""
-    entities = _Entities(_domain if kind == "domain" else _mailbox, local, _ours_set())
+    entities = _Entities(_domain if kind == "domain" else _mailbox, local, _ours_set(scope))
     # message.recipients is its recipient rows' addresses, written with them (facts.write_messages).
     # Grouped by recipients first: by sender first, SQLite walks the sender index and reads each
     # message at random, twice as slow as reading the table in order and sorting.
@@ -223,12 +226,16 @@ def entity_stats(scope: Scope, kind: str, start: int | None, end: int | None, *,
         SELECT MIN(m.id), m.recipients, m.sender, m.recipient_count, m.final_status, m.is_spam, COUNT(*)
         FROM m GROUP BY 2, 3, 4, 5, 6""", [])
     for first, recipients, sender, count_each, status, spam, count in sorted(combinations):
-        entities.add(sender, _recipients(recipients, count_each, first), status, spam, count)
+        addresses = _addresses(recipients, count_each, first)
+        if not scope.owns(sender):      # on mail they received, only the recipients they may see
+            addresses = [a for a in addresses if scope.sees_recipient(a)]
+        entities.add(sender, addresses, status, spam, count)
     if not entities.stats:
         return []
+    joined, visible = _recipients(scope)
     for sender, recipient, delay, count in _rows(scope, start, end, f"""
-        SELECT m.sender, r.recipient, r.delay, COUNT(*) FROM {_RECIPIENTS}
-        WHERE {_DELIVERED_WITH_DELAY} GROUP BY 1, 2, 3""", []):
+        SELECT m.sender, r.recipient, r.delay, COUNT(*) FROM {joined}
+        WHERE {_DELIVERED_WITH_DELAY} GROUP BY 1, 2, 3""", visible):
         entities.add_delay(sender, recipient, delay, count)
     for name, item in entities.stats.items():
         item.delay_median = _percentile(entities.delays[name], 0.5)
@@ -255,12 +262,13 @@ def destinations(scope: Scope, start: int | None, end: int | None, *, limit: int
     """Remote recipient domains by how often delivery to them is deferred or bounced.
 
     SQLite counts recipients by (address, status); the domains are added up from those."""
-    ours = _ours_set()
+    ours = _ours_set(scope)
     found: dict[str, Destination] = {}
     # A recipient we refused never left for its domain; a pending one has no outcome yet.
+    joined, visible = _recipients(scope)
     for recipient, status, count in _rows(scope, start, end, f"""
-        SELECT r.recipient, r.status, COUNT(*) FROM {_RECIPIENTS}
-        WHERE r.status NOT IN ('rejected', 'pending') GROUP BY 1, 2""", []):
+        SELECT r.recipient, r.status, COUNT(*) FROM {joined}
+        WHERE r.status NOT IN ('rejected', 'pending') GROUP BY 1, 2""", visible):
         domain = _domain(recipient)
         if domain is None or domain in ours:
             continue
@@ -284,9 +292,10 @@ def _add_top_reasons(scope: Scope, start, end, shown: dict[str, Destination]) ->
     counts: dict[str, Counter] = {name: Counter() for name in shown}
     examples: dict[str, dict] = {name: {} for name in shown}
     failed = [status for status in FAILED if status != "rejected"]
+    joined, visible = _recipients(scope)
     for recipient, dsn, reply in _rows(scope, start, end, f"""
-        SELECT r.recipient, r.dsn, r.reply FROM {_RECIPIENTS}
-        WHERE r.status IN ({", ".join("?" for _ in failed)}) ORDER BY m.id, r.recipient""", failed):
+        SELECT r.recipient, r.dsn, r.reply FROM {joined}
+        WHERE r.status IN ({", ".join("?" for _ in failed)}) ORDER BY m.id, r.recipient""", visible + failed):
         domain = _domain(recipient)
         key = reason_key(dsn, reply) if domain in shown else None
         if key:
@@ -302,14 +311,15 @@ def top_reasons(scope: Scope, start: int | None, end: int | None, direction: str
                 limit: int = 20) -> Reasons:
     """Bounces, deferrals and rejects by `reasons.reason_key`, most messages first."""
     failed = ", ".join("?" for _ in FAILED)
+    joined, visible = _recipients(scope)
     rows = _rows(scope, start, end, f"""
         , failures AS (
             SELECT m.id AS mid, r.recipient, r.status, r.dsn, COALESCE(NULLIF(r.reply, ''), m.reject_reason) AS text
-            FROM {_RECIPIENTS} WHERE r.status IN ({failed})
+            FROM {joined} WHERE r.status IN ({failed})
             UNION ALL
             SELECT m.id, NULL, 'rejected', NULL, m.reject_reason FROM m
             WHERE m.final_status = 'rejected' AND NOT EXISTS (SELECT 1 FROM recipient r WHERE r.message_ref = m.id))
-        SELECT dsn, text, status, mid FROM failures ORDER BY mid, recipient""", list(FAILED), direction)
+        SELECT dsn, text, status, mid FROM failures ORDER BY mid, recipient""", visible + list(FAILED), direction)
     groups: dict[str, ReasonGroup] = {}
     messages: dict[str, set] = {}
     for dsn, text, status, mid in rows:

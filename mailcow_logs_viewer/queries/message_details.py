@@ -7,7 +7,8 @@ from ..facts import load_facts
 from ..models import Message, NetfilterLine
 from .logs import NetfilterItem, RspamdVerdict, netfilter_item, rspamd_verdict
 from .dovecot import DovecotStepLine, message_dovecot_lines
-from .messages import MailboxStep, MessageSummary, mailbox_step, outcomes_by_message, summary_fields
+from .messages import (MailboxStep, MessageSummary, mailbox_step, only_visible, outcomes_by_message, recipients_of,
+                       summary_fields)
 from .results import INLINE, decode_json, iso
 from .scope import Scope
 
@@ -128,11 +129,11 @@ def _leg_role(leg: dict, message: Message, index: int) -> str:
     return "primary" if index == 0 else "retry"
 
 
-def _netfilter_around(message: Message) -> list[NetfilterItem]:
+def _netfilter_around(scope: Scope, message: Message) -> list[NetfilterItem]:
     if not message.ip:
         return []
     rows = (NetfilterLine.select()
-            .where(NetfilterLine.ip == message.ip,
+            .where(*scope.line_filter(NetfilterLine), NetfilterLine.ip == message.ip,
                    NetfilterLine.time.between(message.first_seen - NETFILTER_MARGIN, message.last_seen + NETFILTER_MARGIN))
             .order_by(NetfilterLine.time, NetfilterLine.id).limit(NETFILTER_LINES))
     return [netfilter_item(r) for r in rows]
@@ -163,7 +164,22 @@ def _related(scope: Scope, message: Message) -> list[RelatedMessage]:
             if other.id not in listed:
                 related.append(("same_message_id", other))
     return [RelatedMessage(m.correlation_key, relation, m.sender, m.subject, m.final_status, iso(m.first_seen),
-                           m.recipients) for relation, m in related]
+                           ", ".join(_related_recipients(scope, m))) for relation, m in related]
+
+
+def _related_recipients(scope: Scope, message: Message) -> list[str]:
+    if scope.owns(message.sender):
+        return recipients_of(message)
+    return [r for r in recipients_of(message) if scope.sees_recipient(r)]
+
+
+def _visible_verdict(verdict: RspamdVerdict, visible: frozenset[str] | None) -> RspamdVerdict:
+    """Rspamd lists every recipient (envelope and To/Cc): only the visible ones stay."""
+    if visible is None:
+        return verdict
+    verdict.recipients_smtp = [r for r in verdict.recipients_smtp if r.lower() in visible]
+    verdict.recipients_mime = [r for r in verdict.recipients_mime if r.lower() in visible]
+    return verdict
 
 
 def message_details(scope: Scope, correlation_key: str) -> MessageDetails | None:
@@ -177,26 +193,31 @@ def message_details(scope: Scope, correlation_key: str) -> MessageDetails | None
     # lines are the message's), so the page can never disagree with the status.
     facts = load_facts([message.id], with_text=True)[message.id]
     legs, lines, rows = facts.legs, facts.lines, facts.rspamd
-    outcomes = outcomes_by_message([message.id])[message.id]
+    everyone = outcomes_by_message([message.id])[message.id]
+    visible = scope.visible_recipients(message.sender, everyone)
+    outcomes = only_visible(everyone, visible)
 
-    items = {line["id"]: _postfix_line(line) for line in lines}
+    # Lines that name another recipient are that recipient's story, not this caller's.
+    items = {line["id"]: _postfix_line(line) for line in lines
+             if visible is None or not line["recipient"] or line["recipient"].lower() in visible}
     lines_by_leg: dict[int, list[dict]] = {}
-    for line in lines:
+    for line in (line for line in lines if line["id"] in items):
         lines_by_leg.setdefault(line["leg_id"], []).append(line)
     by_recipient: dict[str, list] = {o.recipient: [] for o in outcomes}
     by_recipient["_system"] = []
     for item in items.values():
         by_recipient.setdefault(item.recipient or "_system", []).append(item)
-    verdicts = [rspamd_verdict(r) for r in rows]
-    dovecot = message_dovecot_lines(message.id)
+    verdicts = [_visible_verdict(rspamd_verdict(r), visible) for r in rows]
+    dovecot = [(recipient, line) for recipient, line in message_dovecot_lines(message.id)
+               if visible is None or (recipient or "").lower() in visible]
     related = _related(scope, message)
     return MessageDetails(
-        **summary_fields(message),
+        **summary_fields(message, visible),
         rspamd=verdicts[-1] if verdicts else None,
         rspamd_history=verdicts,
         postfix=list(items.values()),
         postfix_by_recipient=by_recipient,
-        netfilter=_netfilter_around(message),
+        netfilter=_netfilter_around(scope, message),
         outcomes=[_outcome(o, dovecot, related) for o in outcomes],
         dovecot=[line for _, line in dovecot],
         legs=[LegItem(leg["queue_id"], _leg_role(leg, message, i), iso(leg["first_time"]), iso(leg["last_time"]),

@@ -89,12 +89,19 @@ def make_page(total: int, page: int, limit: int, data: list) -> Page:
     return Page(total, page, limit, (total + limit - 1) // limit if total else 0, data)
 
 
-def recipients_of(message: Message) -> list[str]:
-    return [r for r in (message.recipients or "").split(", ") if r]
+def recipients_of(message: Message, visible: frozenset[str] | None = None) -> list[str]:
+    """The message's recipients; only those in `visible` (lower case) unless it is None."""
+    return [r for r in (message.recipients or "").split(", ") if r and (visible is None or r.lower() in visible)]
 
 
-def summary_fields(message: Message) -> dict:
-    recipients = recipients_of(message)
+def only_visible(outcomes: list[Recipient], visible: frozenset[str] | None) -> list[Recipient]:
+    return outcomes if visible is None else [o for o in outcomes if o.recipient.lower() in visible]
+
+
+def summary_fields(message: Message, visible: frozenset[str] | None = None) -> dict:
+    """The fields every message answer shares; with `visible` (Scope.visible_recipients) the
+    other recipients are left out and stay only in recipient_count."""
+    recipients = recipients_of(message, visible)
     return dict(
         correlation_key=message.correlation_key, message_id=message.message_id, queue_id=message.queue_id,
         sender=message.sender, recipient=recipients[0] if recipients else None, subject=message.subject,
@@ -127,14 +134,16 @@ def outcomes_by_message(message_ids: list[int]) -> dict[int, list[Recipient]]:
     return result
 
 
-def list_item(message: Message, outcomes: list[Recipient]) -> MessageListItem:
+def list_item(scope: Scope, message: Message, outcomes: list[Recipient]) -> MessageListItem:
     """A message with its outcomes, failed recipients first (a bounce must never hide behind
-    "+2 more"), and the reason of its first failure (or of the refusal before any recipient)."""
-    ordered = failing_first(outcomes)
+    "+2 more"), and the reason of its first failure (or of the refusal before any recipient).
+    The caller sees the outcomes of the recipients their scope shows."""
+    visible = scope.visible_recipients(message.sender, outcomes)
+    ordered = failing_first(only_visible(outcomes, visible))
     failed = next((o for o in ordered if o.status in FAILED), None)
     text = (failed.reply or message.reject_reason) if failed else (None if ordered else message.reject_reason)
     return MessageListItem(
-        **summary_fields(message),
+        **summary_fields(message, visible),
         outcomes=[OutcomeBrief(o.recipient, o.status, o.dsn, short_reason(o.reply) if o.status in FAILED else None,
                                mailbox_step(o)) for o in ordered],
         reason=short_reason(text),
@@ -152,7 +161,7 @@ def message_page(scope: Scope, args: dict, search_cap: int | None) -> Page:
     rows = [] if offset >= total and not args.get("search") else \
         list(page_of(filtered_messages(scope, args), NEWEST_FIRST, offset, limit, Message))
     outcomes = outcomes_by_message([m.id for m in rows])
-    data = [list_item(m, outcomes[m.id]) for m in rows]
+    data = [list_item(scope, m, outcomes[m.id]) for m in rows]
     return make_page(total, page, limit, data)
 
 
@@ -163,7 +172,7 @@ def messages_for_export(scope: Scope, args: dict, limit: int, chunk: int = 500):
     while rows := list(islice(query, chunk)):
         outcomes = outcomes_by_message([m.id for m in rows])
         for m in rows:
-            item = list_item(m, outcomes[m.id])
-            first = failing_first(outcomes[m.id])[:1]
+            item = list_item(scope, m, outcomes[m.id])
+            first = failing_first(only_visible(outcomes[m.id], scope.visible_recipients(m.sender, outcomes[m.id])))[:1]
             yield ExportedMessage(**vars(item), first_dsn=first[0].dsn if first else None,
                                   first_relay=first[0].relay if first else None)

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from . import objects
 from .generator import DEFAULT_MIX, TrafficGenerator
+from .oauth import SimulatedOAuth
 
 FAULTS = (None, "down", "slow", "error500", "unauthorized", "empty_object", "empty_body", "truncated",
           "null_entries")
@@ -95,6 +96,7 @@ class SimulatedMailcow:
                  buffer_api: int = 10000, buffer_dovecot: int = 10000):
         self.generator = generator or TrafficGenerator(seed=1)
         self.api_key = api_key
+        self.oauth = SimulatedOAuth(self.generator.world)    # mailcow's OAuth2 provider (simulator/oauth.py)
         self.buffers = {"postfix": LogBuffer(buffer_postfix), "rspamd": LogBuffer(buffer_rspamd),
                         "netfilter": LogBuffer(buffer_netfilter), "api": LogBuffer(buffer_api),
                         "dovecot": LogBuffer(buffer_dovecot)}
@@ -213,9 +215,11 @@ class SimulatedMailcow:
         return sum(n for p, n in self.requests.items() if p.startswith(prefix))
 
     # ---- routing ---------------------------------------------------------------------------
-    def respond(self, method: str, uri: str, headers, remote: str) -> tuple[int, str, bytes]:
+    def respond(self, method: str, uri: str, headers, remote: str, body: bytes = b"") -> tuple[int, str, bytes]:
         """(status, content type, body) for one request, as mailcow would answer it."""
         path = urlsplit(uri).path
+        if path.startswith("/oauth/"):    # browsers and the product's sign-in, not the API
+            return self.oauth.respond(method, uri, headers, body)
         fault = self._fault
         if fault == "slow":
             time.sleep(self.fault_delay)
@@ -333,12 +337,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         sim = self.sim
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        status, ctype, body = sim.respond(self.command, self.path, self.headers, self.client_address[0])
+        received = self.rfile.read(length) if length else b""
+        status, ctype, body = sim.respond(self.command, self.path, self.headers, self.client_address[0], received)
         sim.requests[urlsplit(self.path).path] += 1
         sim.request_log.append((time.time(), self.command, self.path, status))
         self.send_response(status)
+        if ctype.startswith("location:"):     # a redirect (simulator/oauth.py)
+            self.send_header("Location", ctype[len("location:"):])
+            ctype = "text/html; charset=UTF-8"
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

@@ -111,6 +111,8 @@ class InfoSchema(Response):
     app_logo_url = Str()
     blacklist_count = Int()
     auth_enabled = Bool()
+    role = Str(metadata={"description": "The caller's role: admin, domain_admin or mailbox"})
+    username = Str(metadata={"description": "Who signed in (empty without a login)"})
 
 
 # ------------------------------------------------------------------ this document
@@ -123,3 +125,19 @@ class OpenAPIDocumentSchema(Response):
     tags = _f(fields.List, fields.Dict(), optional=True)
     servers = _f(fields.List, fields.Dict(), optional=True)
     security = _f(fields.List, fields.Dict(), optional=True)
+
+
+# ------------------------------------------------------------------ audit log
+
+class AuditItemSchema(Response):
+    time = Str()
+    event = Str(metadata={"description": "sign_in | sign_in_failed | sign_out | export"})
+    username = Str()
+    role = Str(metadata={"description": "admin | domain_admin | mailbox; empty when unknown"})
+    method = Str(metadata={"description": "password | mailcow; empty for exports and sign-outs"})
+    client = Str()
+    detail = Str()
+
+
+class AuditListResponseSchema(Response):
+    data = _f(fields.List, fields.Nested(AuditItemSchema))

@@ -106,18 +106,18 @@ async function section(path, target, render, background, q) {
   }
 }
 
+// A domain admin's page has only the quarantine of their mailboxes (the queue is the server's).
+const SECTIONS = [
+  ["/queue/health", "#queue-health", renderHealth],
+  ["/queue", "#queue", renderQueue],
+  ["/quarantine", "#quarantine", renderQuarantine],
+].filter(([, target]) => $(target));
+
 async function load({ background }) {
   const q = readParams().q || "";
-  if (!background) {
-    $("#queue").replaceChildren(loadingBox());
-    $("#quarantine").replaceChildren(loadingBox());
-  }
-  if (!background) $("#queue-health").replaceChildren(loadingBox());
-  const results = await Promise.allSettled([
-    section("/queue/health", "#queue-health", renderHealth, background, q),
-    section("/queue", "#queue", renderQueue, background, q),
-    section("/quarantine", "#quarantine", renderQuarantine, background, q),
-  ]);
+  if (!background) SECTIONS.forEach(([, target]) => $(target).replaceChildren(loadingBox()));
+  const results = await Promise.allSettled(
+    SECTIONS.map(([path, target, render]) => section(path, target, render, background, q)));
   const failed = results.filter((r) => r.status === "rejected");
   if (failed.length) throw failed[0].reason;
 }
