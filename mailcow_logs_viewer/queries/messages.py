@@ -113,10 +113,6 @@ def summary_fields(message: Message, visible: frozenset[str] | None = None) -> d
         reject_reason=message.reject_reason)
 
 
-def message_summary(message: Message) -> MessageSummary:
-    return MessageSummary(**summary_fields(message))
-
-
 def count_messages(scope: Scope, args: dict, cap: int | None = None) -> int:
     # The hourly counters count every message: they answer only for a caller who sees all.
     metric = hourly_metric(args) if not scope.message_filter() else None
