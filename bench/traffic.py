@@ -37,7 +37,7 @@ from mailcow_logs_viewer.log_rows import SOURCES
 from mailcow_logs_viewer.mailcow import MailcowClient
 from mailcow_logs_viewer.models import Gap, NetfilterLine, PostfixLine, RspamdRow
 from mailcow_logs_viewer.simulator import SimulatedMailcow, TrafficGenerator
-from mailcow_logs_viewer.simulator.server import php_pretty
+from mailcow_logs_viewer.simulator.log_lists import php_pretty
 
 ALLOWANCE = 20_000
 BURST = 10

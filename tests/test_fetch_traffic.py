@@ -18,7 +18,7 @@ from mailcow_logs_viewer.mailcow import MailcowClient
 from mailcow_logs_viewer.models import Gap, PostfixLine, RspamdRow
 from mailcow_logs_viewer.runtime import Runtime
 from mailcow_logs_viewer.simulator import SimulatedMailcow, TrafficGenerator
-from mailcow_logs_viewer.simulator.server import php_pretty
+from mailcow_logs_viewer.simulator.log_lists import php_pretty
 
 
 def _postfix_counter(entries) -> Counter:
