@@ -2,8 +2,8 @@
 (fail2ban-like) lines mailcow's netfilter container writes for them."""
 from __future__ import annotations
 
-from .catalog import BRUTE_USERNAMES, POSTFIX_IP, SPAM_SUBJECTS, TLS_IN
-from .postfix_steps import B64, Timeline, new_truth, rand_str, _remote_sender, _spam_sender
+from .catalog import BRUTE_USERNAMES, POSTFIX_IP, SPAM_SUBJECTS
+from .postfix_steps import B64, Timeline, new_truth, rand_str, smtpd_in, _remote_sender, _spam_sender
 from .mailbox import imap_login_failures
 
 MAX_ATTEMPTS = 10
@@ -79,16 +79,7 @@ def noqueue_user_unknown(g, t):
     rcpt = _unknown_local(g)
     m = _rejected(g, t, "noqueue_user_unknown", sender, rcpt, ip)
     tl = Timeline(g, t)
-    port = rng.randint(20000, 65000)
-    tl.pf("postfix/postscreen", f"CONNECT from [{ip}]:{port} to [{POSTFIX_IP}]:25", action=lambda: g.register(m))
-    tl.wait(0, 0.05)
-    tl.pf("postfix/postscreen", f"PASS OLD [{ip}]:{port}")
-    tl.wait(0, 0.05)
-    tl.pf("postfix/smtpd", f"connect from {host}[{ip}]")
-    tls = rng.random() < 0.6
-    if tls:
-        tl.wait(0.05, 0.2)
-        tl.pf("postfix/smtpd", f"Anonymous TLS connection established from {host}[{ip}]: {TLS_IN}")
+    _, tls = smtpd_in(g, tl, host, ip, first_action=lambda: g.register(m), tls_share=0.6)
     tl.wait(0.1, 0.6)
     tl.pf("postfix/smtpd", f"NOQUEUE: reject: RCPT from {host}[{ip}]: 550 5.1.1 <{rcpt}>: Recipient address "
                            f"rejected: User unknown in virtual mailbox table; from=<{sender}> to=<{rcpt}> "
@@ -107,12 +98,7 @@ def noqueue_relay_denied(g, t):
     helo = "WIN-" + rand_str(rng, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 11)
     m = _rejected(g, t, "noqueue_relay_denied", sender, rcpt, ip)
     tl = Timeline(g, t)
-    port = rng.randint(20000, 65000)
-    tl.pf("postfix/postscreen", f"CONNECT from [{ip}]:{port} to [{POSTFIX_IP}]:25", action=lambda: g.register(m))
-    tl.wait(0, 0.05)
-    tl.pf("postfix/postscreen", f"PASS OLD [{ip}]:{port}")
-    tl.wait(0, 0.05)
-    tl.pf("postfix/smtpd", f"connect from unknown[{ip}]")
+    smtpd_in(g, tl, "unknown", ip, first_action=lambda: g.register(m), tls_share=None)
     tl.wait(0.1, 0.8)
     tl.pf("postfix/smtpd", f"NOQUEUE: reject: RCPT from unknown[{ip}]: 454 4.7.1 <{rcpt}>: Relay access denied; "
                            f"from=<{sender}> to=<{rcpt}> proto=ESMTP helo=<{helo}>")

@@ -96,8 +96,10 @@ def _set(m, rcpt, state):
 
 
 # ---- receiving ------------------------------------------------------------------------------
-def smtpd_in(g, tl, host: str, ip: str, first_action=None, new_client=False) -> tuple[int, bool]:
-    """postscreen + smtpd connect (+ TLS); returns (client port, tls)."""
+def smtpd_in(g, tl, host: str, ip: str, first_action=None, new_client=False,
+             tls_share: float | None = 0.8) -> tuple[int, bool]:
+    """postscreen + smtpd connect (+ TLS for `tls_share` of the clients; None: never, and no
+    random draw for it); returns (client port, tls)."""
     rng = g.rng
     port = rng.randint(20000, 65000)
     tl.pf("postfix/postscreen", f"CONNECT from [{ip}]:{port} to [{POSTFIX_IP}]:25", action=first_action)
@@ -105,7 +107,7 @@ def smtpd_in(g, tl, host: str, ip: str, first_action=None, new_client=False) -> 
     tl.pf("postfix/postscreen", f"PASS {'NEW' if new_client else 'OLD'} [{ip}]:{port}")
     tl.wait(0.0, 0.05)
     tl.pf("postfix/smtpd", f"connect from {host}[{ip}]")
-    tls = rng.random() < 0.8
+    tls = tls_share is not None and rng.random() < tls_share
     if tls:
         tl.wait(0.05, 0.2)
         tl.pf("postfix/smtpd", f"Anonymous TLS connection established from {host}[{ip}]: {TLS_IN}")
