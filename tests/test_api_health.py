@@ -108,10 +108,13 @@ def test_info_fields(make_settings):
             "app_logo_url": "https://cdn.acme.test/l.png",
             "blacklist_count": 2,
             "auth_enabled": False,
+            # Who is asking (scoped access): without authentication, everyone is the admin.
+            "role": "admin",
+            "username": "",
         }
         assert list(body) == ["name", "version", "mailcow_url", "local_domains", "fetch_interval",
                               "retention_days", "timezone", "app_title", "app_logo_url", "blacklist_count",
-                              "auth_enabled"]
+                              "auth_enabled", "role", "username"]
     finally:
         database.close()
 
