@@ -208,6 +208,7 @@ def _forget(settings, address: str) -> int:
 
 
 DEMO_OAUTH_CLIENT = ("demo-oauth-client", "demo-oauth-secret")
+DEMO_OIDC_CLIENT = ("demo-oidc-client", "demo-oidc-secret")
 DEMO_USER, DEMO_DOMAIN_ADMIN = "john@example.org", "peter@example.net"
 
 
@@ -218,6 +219,13 @@ def _demo_sign_in(settings, simulator, port: int):
     client_id, secret = settings.mailcow_oauth_client_id or DEMO_OAUTH_CLIENT[0], \
         settings.mailcow_oauth_client_secret or DEMO_OAUTH_CLIENT[1]
     simulator.oauth.register(client_id, secret, f"{public_url}/auth/mailcow/callback")
+    # The simulator's OpenID Connect provider (simulator/oidc.py) signs admins in, unless the
+    # demo was pointed at a real one.
+    if not settings.oidc_client_id:
+        from mailcow_logs_viewer.simulator.oidc import ADMIN_GROUP
+        simulator.oidc.register(*DEMO_OIDC_CLIENT, f"{public_url}/auth/oidc/callback")
+        settings = settings.replace(oidc_issuer=simulator.oidc.issuer, oidc_client_id=DEMO_OIDC_CLIENT[0],
+                                    oidc_client_secret=DEMO_OIDC_CLIENT[1], oidc_admin_group=ADMIN_GROUP)
     return settings.replace(mailcow_oauth_client_id=client_id, mailcow_oauth_client_secret=secret,
                             public_url=public_url,
                             domain_admins=settings.domain_admins or ((DEMO_DOMAIN_ADMIN, ("example.net",)),))
@@ -230,7 +238,8 @@ def _demo_sign_in_hint(settings) -> str:
     admins = ", ".join(mailbox for mailbox, _ in settings.domain_admins)
     return (f"  sign in as a mailbox user: open {settings.public_url}/login, click \"Sign in with mailcow\" and "
             f"pick {DEMO_USER} on the simulated mailcow's page (domain admin: {admins}; "
-            f"the admin: {settings.auth_username} with AUTH_PASSWORD)")
+            f"the admin: {settings.auth_username} with AUTH_PASSWORD, or \"Sign in with {settings.oidc_provider}\" "
+            f"with the group {settings.oidc_admin_group})")
 
 
 def _serve(settings) -> int:

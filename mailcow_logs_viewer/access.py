@@ -20,7 +20,7 @@ _EVERYONE = frozenset({
     "messages.messages", "messages.message_details", "export.messages_csv",
     "health.health", "health.info", "status.app_version", "status.mailcow_version", "openapi.openapi_json",
     "web.dashboard", "web.messages", "web.message", "web.login", "web.logout", "web.mailcow_sign_in",
-    "web.mailcow_callback", "static",
+    "web.mailcow_callback", "web.oidc_sign_in_start", "web.oidc_callback", "static",
 })
 ROLE_ENDPOINTS = {
     MAILBOX_ROLE: _EVERYONE,

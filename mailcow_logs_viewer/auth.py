@@ -32,8 +32,9 @@ from .sessions import COOKIE, SessionStore
 log = logging.getLogger(__name__)
 
 PUBLIC_API = frozenset({"/api/health"})
-PUBLIC_PAGES = frozenset({"/login", "/logout", "/auth/mailcow", "/auth/mailcow/callback"})
-MAILCOW_SIGN_IN = "mailcow sign-in"    # the lockout's user name for failed sign-ins with mailcow
+PUBLIC_PAGES = frozenset({"/login", "/logout", "/auth/mailcow", "/auth/mailcow/callback", "/auth/oidc",
+                          "/auth/oidc/callback"})
+MAILCOW_SIGN_IN = "mailcow sign-in"    # the lockout's user name for failed sign-ins with a provider
 LOCKOUT_FAILURES = 10
 LOCKOUT_WINDOW = 15 * 60
 MAX_TRACKED = 10_000   # (client, user) pairs remembered; the oldest is forgotten past this
@@ -162,12 +163,12 @@ class Guard:
         """Seconds this client must wait before the next sign-in with mailcow; 0 when it may."""
         return self.throttle.retry_after(self.key(MAILCOW_SIGN_IN))
 
-    def sign_in_failed(self, why: str) -> None:
-        """A failed sign-in with mailcow (wrong state, used code, not a mailbox) counts toward
-        the same lockout as a wrong password."""
+    def sign_in_failed(self, why: str, method: str = "mailcow") -> None:
+        """A failed sign-in with mailcow or OpenID Connect (wrong state, used code, not a
+        mailbox, not in the admin group) counts toward the same lockout as a wrong password."""
         key = self.key(MAILCOW_SIGN_IN)
         self.throttle.failed(key)
-        log.warning("failed sign-in with mailcow from %s: %s", key[0], why)
+        log.warning("failed sign-in with %s from %s: %s", method, key[0], why)
 
     def check_basic(self, header: str) -> tuple[bool, int]:
         given = _basic_credentials(header)

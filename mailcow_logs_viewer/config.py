@@ -10,6 +10,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -74,6 +75,10 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     mailcow_oauth_client_id: str = ""
     mailcow_oauth_client_secret: str = dataclasses.field(default="", repr=False)
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = dataclasses.field(default="", repr=False)
+    oidc_admin_group: str = ""
     public_url: str = ""
     domain_admins: tuple = ()        # (mailbox, (domain, ...)) pairs, all lower case
     demo: bool = False
@@ -87,6 +92,16 @@ class Settings:
     def mailcow_sign_in(self) -> bool:
         """Mailbox users may sign in with mailcow (OAuth2)."""
         return bool(self.auth_enabled and self.mailcow_oauth_client_id)
+
+    @property
+    def oidc_sign_in(self) -> bool:
+        """Admins may sign in through an OpenID Connect provider."""
+        return bool(self.auth_enabled and self.oidc_client_id)
+
+    @property
+    def oidc_provider(self) -> str:
+        """What "Sign in with ..." names: the issuer's host."""
+        return urlsplit(self.oidc_issuer).hostname or self.oidc_issuer
 
     @property
     def tzinfo(self) -> ZoneInfo:
@@ -177,6 +192,10 @@ class _EnvSchema(Schema):
     allowed_hosts = fields.String(data_key="ALLOWED_HOSTS")
     mailcow_oauth_client_id = fields.String(data_key="MAILCOW_OAUTH_CLIENT_ID", validate=validate.Length(max=200))
     mailcow_oauth_client_secret = fields.String(data_key="MAILCOW_OAUTH_CLIENT_SECRET", validate=validate.Length(max=500))
+    oidc_issuer = fields.Url(data_key="OIDC_ISSUER", schemes={"http", "https"}, require_tld=False)
+    oidc_client_id = fields.String(data_key="OIDC_CLIENT_ID", validate=validate.Length(max=200))
+    oidc_client_secret = fields.String(data_key="OIDC_CLIENT_SECRET", validate=validate.Length(max=500))
+    oidc_admin_group = fields.String(data_key="OIDC_ADMIN_GROUP", validate=validate.Length(max=200))
     public_url = fields.Url(data_key="PUBLIC_URL", schemes={"http", "https"}, require_tld=False)
     domain_admins = fields.String(data_key="DOMAIN_ADMINS")
 
@@ -215,6 +234,16 @@ _SCHEMA_VARIABLES = tuple(field.data_key for field in _EnvSchema().fields.values
 ENV_VARIABLES = _SCHEMA_VARIABLES + ALERT_ENV_VARIABLES
 
 
+def _check_sign_in(values: dict, id_variable: str, needs: tuple) -> None:
+    if not values.get(id_variable.lower()):
+        return
+    for variable, key in needs:
+        if not values.get(key):
+            raise SettingsError(variable, f"is required when {id_variable} is set")
+    if not values.get("auth_enabled"):
+        raise SettingsError(id_variable, "needs AUTH_ENABLED=true (the sign-in is part of the login)")
+
+
 def load_settings(environ: dict[str, str], demo: bool = False, need_mailcow: bool = True) -> Settings:
     """Read, validate and freeze the settings; raises SettingsError naming the variable.
     `need_mailcow=False` (importing log files) needs no MAILCOW_URL or key."""
@@ -229,20 +258,19 @@ def load_settings(environ: dict[str, str], demo: bool = False, need_mailcow: boo
             variable, messages = next(iter(messages.items()))
         problem = messages[0] if isinstance(messages, list) else str(messages)
         shown = given.get(variable)
-        raise SettingsError(variable, f"{problem.rstrip('.')} (got {shown!r})" if shown is not None and variable not in ("AUTH_PASSWORD", "MAILCOW_API_KEY", "MAILCOW_OAUTH_CLIENT_SECRET") else problem) from None
+        raise SettingsError(variable, f"{problem.rstrip('.')} (got {shown!r})" if shown is not None and variable not in ("AUTH_PASSWORD", "MAILCOW_API_KEY", "MAILCOW_OAUTH_CLIENT_SECRET", "OIDC_CLIENT_SECRET") else problem) from None
     if "domain_admins" in values:
         values["domain_admins"] = parse_domain_admins(values["domain_admins"])
     if values.get("public_url"):
         values["public_url"] = values["public_url"].rstrip("/")
-    if values.get("mailcow_oauth_client_id"):
-        # The sign-in needs the secret for the token request and the address mailcow sends the
-        # browser back to; without a login there is nobody to sign in as.
-        for variable, key in (("MAILCOW_OAUTH_CLIENT_SECRET", "mailcow_oauth_client_secret"),
-                              ("PUBLIC_URL", "public_url")):
-            if not values.get(key):
-                raise SettingsError(variable, "is required when MAILCOW_OAUTH_CLIENT_ID is set")
-        if not values.get("auth_enabled"):
-            raise SettingsError("MAILCOW_OAUTH_CLIENT_ID", "needs AUTH_ENABLED=true (the sign-in is part of the login)")
+    # A sign-in needs the secret for the token request and the address the provider sends the
+    # browser back to; without a login there is nobody to sign in as.
+    _check_sign_in(values, "MAILCOW_OAUTH_CLIENT_ID", (("MAILCOW_OAUTH_CLIENT_SECRET", "mailcow_oauth_client_secret"),
+                                                       ("PUBLIC_URL", "public_url")))
+    _check_sign_in(values, "OIDC_CLIENT_ID", (("OIDC_CLIENT_SECRET", "oidc_client_secret"), ("PUBLIC_URL", "public_url"),
+                                              ("OIDC_ISSUER", "oidc_issuer"), ("OIDC_ADMIN_GROUP", "oidc_admin_group")))
+    if values.get("oidc_issuer"):
+        values["oidc_issuer"] = values["oidc_issuer"].rstrip("/")
     for name in ("blacklist_emails", "local_domains", "allowed_hosts"):
         if name in values:
             values[name] = _comma_list(values[name])

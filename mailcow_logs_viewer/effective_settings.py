@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from .config import Settings, _EnvSchema
 
-SECRETS = frozenset({"MAILCOW_API_KEY", "AUTH_PASSWORD", "MAILCOW_OAUTH_CLIENT_SECRET"})
+SECRETS = frozenset({"MAILCOW_API_KEY", "AUTH_PASSWORD", "MAILCOW_OAUTH_CLIENT_SECRET", "OIDC_CLIENT_SECRET"})
 LABELS = {
     "MAILCOW_URL": "mailcow address", "MAILCOW_API_TIMEOUT": "API timeout (s)",
     "MAILCOW_VERIFY_SSL": "Check mailcow's TLS certificate", "FETCH_INTERVAL": "Fetch every (s)",

@@ -3,38 +3,26 @@
     /auth/mailcow            a fresh `state` and PKCE verifier (S256), on to {MAILCOW_URL}/oauth/authorize
     /auth/mailcow/callback   state checked, POST /oauth/token (the code, once), GET /oauth/profile
 
-The state is remembered here (at most PENDING_SECONDS) and in a cookie of the browser that
-started the flow, so a callback link made by someone else signs no one in. The profile must
+The state, PKCE and the token exchange are oauth_flow.py's (shared with oidc_sign_in.py). The profile must
 say `success: true` for an active mailbox (mailcow answers `success: false` to an admin or a
 domain admin of mailcow itself); the mailbox's aliases (mailcow's alias list, whose `goto`
 names it) are its other addresses, and DOMAIN_ADMINS makes it a domain admin.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
-import secrets
-import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-import requests
-
+from .oauth_flow import PendingFlows, SignInRefused, code_challenge, exchange_code, read_json
 from .queries.scope import DOMAIN_ADMIN_ROLE, MAILBOX_ROLE, Scope
 
 log = logging.getLogger(__name__)
 
-PENDING_SECONDS = 600
-MAX_PENDING = 1000
 CALLBACK_PATH = "/auth/mailcow/callback"
 STATE_COOKIE = "mlv_oauth_state"
-TIMEOUT = 10.0
-
-
-class SignInRefused(Exception):
-    """The sign-in did not work; the text is for the log and the login page (no secrets)."""
+__all__ = ["MailcowSignIn", "SignInRefused", "STATE_COOKIE", "addresses_of", "code_challenge"]
 
 
 @dataclass(frozen=True)
@@ -43,19 +31,6 @@ class MailboxProfile:
     email: str
     full_name: str
     active: bool
-
-
-@dataclass(frozen=True)
-class _Pending:
-    verifier: str
-    created: float
-    next: str
-
-
-def code_challenge(verifier: str) -> str:
-    """PKCE S256 (RFC 7636 section 4.2)."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def addresses_of(mailbox: str, aliases: list) -> frozenset[str]:
@@ -74,70 +49,33 @@ def addresses_of(mailbox: str, aliases: list) -> frozenset[str]:
 
 class MailcowSignIn:
     def __init__(self, settings, client, clock=time.monotonic):
-        self.settings, self.client, self.clock = settings, client, clock
+        self.settings, self.client = settings, client
         self.redirect_uri = settings.public_url + CALLBACK_PATH
-        self._pending: dict[str, _Pending] = {}
-        self._lock = threading.Lock()
+        self.flows = PendingFlows(clock)
 
     # ---- the way out ---------------------------------------------------------------------------
     def start(self, next_path: str) -> tuple[str, str]:
         """(mailcow's authorize URL, the state for the browser's cookie)."""
-        state, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(48)
-        now = self.clock()
-        with self._lock:
-            for key in [k for k, p in self._pending.items() if now - p.created > PENDING_SECONDS]:
-                del self._pending[key]
-            while len(self._pending) >= MAX_PENDING:
-                del self._pending[next(iter(self._pending))]
-            self._pending[state] = _Pending(verifier, now, next_path)
+        state, pending = self.flows.start(next_path)
         query = urlencode({"response_type": "code", "client_id": self.settings.mailcow_oauth_client_id,
                            "redirect_uri": self.redirect_uri, "scope": "profile", "state": state,
-                           "code_challenge": code_challenge(verifier), "code_challenge_method": "S256"})
+                           "code_challenge": code_challenge(pending.verifier), "code_challenge_method": "S256"})
         return f"{self.settings.mailcow_url}/oauth/authorize?{query}", state
 
     # ---- the way back --------------------------------------------------------------------------
     def finish(self, state: str, cookie_state: str, code: str) -> tuple[Scope, str]:
         """(the signed-in caller's scope, where to go next); SignInRefused otherwise."""
-        with self._lock:
-            pending = self._pending.pop(state, None) if state else None
-        if pending is None or not secrets.compare_digest(state.encode(), (cookie_state or "").encode()):
-            raise SignInRefused("unknown or expired state")
-        if self.clock() - pending.created > PENDING_SECONDS:
-            raise SignInRefused("the sign-in took too long")
-        if not code:
-            raise SignInRefused("mailcow sent no code")
-        token = self._token(code, pending.verifier)
-        profile = self._profile(token)
-        return self._scope(profile), pending.next
-
-    def _post_token(self, code: str, verifier: str) -> requests.Response:
-        return requests.post(f"{self.settings.mailcow_url}/oauth/token", timeout=TIMEOUT,
-                             verify=self.settings.mailcow_verify_ssl,
-                             data={"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri,
-                                   "client_id": self.settings.mailcow_oauth_client_id,
-                                   "client_secret": self.settings.mailcow_oauth_client_secret,
-                                   "code_verifier": verifier})
-
-    def _token(self, code: str, verifier: str) -> str:
-        try:
-            response = self._post_token(code, verifier)
-            body = response.json()
-        except (requests.RequestException, ValueError) as error:
-            raise SignInRefused(f"mailcow's token endpoint did not answer ({type(error).__name__})") from None
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if response.status_code != 200 or not isinstance(token, str) or not token:
-            error = body.get("error") if isinstance(body, dict) else None
-            raise SignInRefused(f"mailcow refused the code ({error or response.status_code})")
-        return token
+        pending = self.flows.take(state, cookie_state, code, "mailcow")
+        token = exchange_code(f"{self.settings.mailcow_url}/oauth/token", self.settings.mailcow_verify_ssl,
+                              {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri,
+                               "client_id": self.settings.mailcow_oauth_client_id,
+                               "client_secret": self.settings.mailcow_oauth_client_secret,
+                               "code_verifier": pending.verifier}, "mailcow")
+        return self._scope(self._profile(token)), pending.next
 
     def _profile(self, token: str) -> MailboxProfile:
-        try:
-            response = requests.get(f"{self.settings.mailcow_url}/oauth/profile", timeout=TIMEOUT,
-                                    verify=self.settings.mailcow_verify_ssl,
-                                    headers={"Authorization": f"Bearer {token}"})
-            body = response.json()
-        except (requests.RequestException, ValueError) as error:
-            raise SignInRefused(f"mailcow's profile endpoint did not answer ({type(error).__name__})") from None
+        body = read_json(f"{self.settings.mailcow_url}/oauth/profile", self.settings.mailcow_verify_ssl,
+                         "mailcow", "profile endpoint", token)
         if not isinstance(body, dict) or body.get("success") is not True:
             raise SignInRefused("not a mailbox (mailcow's profile said success: false)")
         username = str(body.get("username") or body.get("email") or "").strip().lower()

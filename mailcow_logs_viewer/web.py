@@ -10,7 +10,10 @@ import re
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
 from .auth import client_address, current_scope
-from .mailcow_oauth import STATE_COOKIE, MailcowSignIn, SignInRefused
+from . import oidc_sign_in
+from .mailcow_oauth import STATE_COOKIE, MailcowSignIn
+from .oauth_flow import SignInRefused
+from .oidc_sign_in import OidcSignIn
 from .queries.scope import ADMIN_ROLE, Scope
 from .sessions import COOKIE
 from .vocabulary import SOURCES
@@ -119,57 +122,91 @@ def login():
     return _start_session(redirect(safe_next(request.form.get("next")), 303), Scope(username=username))
 
 
-def _sign_in() -> MailcowSignIn:
-    """The app's one MailcowSignIn (it remembers the flows under way)."""
-    found = current_app.extensions.get("mailcow_sign_in")
+def _flow(name: str, make):
+    """The app's one sign-in of a kind (it remembers the flows under way)."""
+    found = current_app.extensions.get(name)
     if found is None:
-        found = current_app.extensions["mailcow_sign_in"] = MailcowSignIn(
-            current_app.config["SETTINGS"], current_app.extensions["runtime"].client)
+        found = current_app.extensions[name] = make()
     return found
 
 
-def _sign_in_available():
-    if not current_app.config["SETTINGS"].mailcow_sign_in:
+def _mailcow() -> MailcowSignIn:
+    return _flow("mailcow_sign_in", lambda: MailcowSignIn(current_app.config["SETTINGS"],
+                                                          current_app.extensions["runtime"].client))
+
+
+def _oidc() -> OidcSignIn:
+    return _flow("oidc_sign_in", lambda: OidcSignIn(current_app.config["SETTINGS"]))
+
+
+def _sign_in_available(configured: bool):
+    if not configured:
         abort(404)
     guard = current_app.extensions["auth"]
     locked = guard.sign_in_locked()
     return _locked_page("sign-ins", locked) if locked else None
 
 
-@web.get("/auth/mailcow")
-def mailcow_sign_in():
-    """Sign in with mailcow: on to mailcow's approval page with a fresh state and PKCE."""
-    refused = _sign_in_available()
+def _go_to_provider(configured: bool, flow, cookie: str, path: str, method: str, label: str):
+    refused = _sign_in_available(configured)
     if refused is not None:
         return refused
-    url, state = _sign_in().start(safe_next(request.args.get("next")))
+    try:
+        url, state = flow().start(safe_next(request.args.get("next")))
+    except SignInRefused as error:     # the provider's discovery document could not be read
+        _audit("sign_in_failed", method=method, detail=str(error))
+        return _login_page(f"Sign-in with {label} failed: {error}.", 502)
     response = redirect(url, 303)
-    # Lax, not Strict: the callback is a top-level navigation coming from mailcow's site.
-    response.set_cookie(STATE_COOKIE, state, max_age=600, httponly=True, samesite="Lax", secure=request.is_secure,
-                        path="/auth/mailcow")
+    # Lax, not Strict: the callback is a top-level navigation coming from the provider's site.
+    response.set_cookie(cookie, state, max_age=600, httponly=True, samesite="Lax", secure=request.is_secure, path=path)
     return response
 
 
-@web.get("/auth/mailcow/callback")
-def mailcow_callback():
-    refused = _sign_in_available()
+def _come_back(configured: bool, flow, cookie: str, path: str, method: str, label: str):
+    refused = _sign_in_available(configured)
     if refused is not None:
         return refused
     guard = current_app.extensions["auth"]
     try:
-        scope, next_path = _sign_in().finish(request.args.get("state", ""), request.cookies.get(STATE_COOKIE, ""),
-                                             request.args.get("code", ""))
+        scope, next_path = flow().finish(request.args.get("state", ""), request.cookies.get(cookie, ""),
+                                         request.args.get("code", ""))
     except SignInRefused as error:
-        guard.sign_in_failed(str(error))
-        _audit("sign_in_failed", method="mailcow", detail=str(error))
-        response = _login_page(f"Sign-in with mailcow failed: {error}.", 401)
+        guard.sign_in_failed(str(error), method)
+        _audit("sign_in_failed", method=method, detail=str(error))
+        response = _login_page(f"Sign-in with {label} failed: {error}.", 401)
     else:
-        _audit("sign_in", username=scope.username, role=scope.role, method="mailcow")
+        _audit("sign_in", username=scope.username, role=scope.role, method=method)
         # A page that moves on by itself: the session cookie is SameSite=Strict, and a browser
-        # keeps it back on a redirect that started on mailcow's site.
+        # keeps it back on a redirect that started on the provider's site.
         response = _start_session(current_app.make_response(_page("signed_in.html", next=next_path, username=scope.username)), scope)
-    response.delete_cookie(STATE_COOKIE, path="/auth/mailcow", httponly=True, samesite="Lax")
+    response.delete_cookie(cookie, path=path, httponly=True, samesite="Lax")
     return response
+
+
+@web.get("/auth/mailcow")
+def mailcow_sign_in():
+    """Sign in with mailcow: on to mailcow's approval page with a fresh state and PKCE."""
+    return _go_to_provider(current_app.config["SETTINGS"].mailcow_sign_in, _mailcow, STATE_COOKIE, "/auth/mailcow",
+                           "mailcow", "mailcow")
+
+
+@web.get("/auth/mailcow/callback")
+def mailcow_callback():
+    return _come_back(current_app.config["SETTINGS"].mailcow_sign_in, _mailcow, STATE_COOKIE, "/auth/mailcow",
+                      "mailcow", "mailcow")
+
+
+@web.get("/auth/oidc")
+def oidc_sign_in_start():
+    """Admin sign-in through the OpenID Connect provider: state, PKCE and nonce, on to it."""
+    return _go_to_provider(current_app.config["SETTINGS"].oidc_sign_in, _oidc, oidc_sign_in.STATE_COOKIE, "/auth/oidc",
+                           "oidc", current_app.config["SETTINGS"].oidc_provider)
+
+
+@web.get("/auth/oidc/callback")
+def oidc_callback():
+    return _come_back(current_app.config["SETTINGS"].oidc_sign_in, _oidc, oidc_sign_in.STATE_COOKIE, "/auth/oidc",
+                      "oidc", current_app.config["SETTINGS"].oidc_provider)
 
 
 @web.post("/logout")

@@ -21,13 +21,15 @@ from conftest import SIM_SEED, base_env, free_port
 CLIENT_ID, CLIENT_SECRET = "mlv-test-client", "mlv-test-secret"
 ADMIN_USER, ADMIN_PASSWORD = "admin", "c0rrect-horse"
 DOMAIN_ADMIN = "peter@example.net"
+OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_GROUP = "mlv-oidc-client", "mlv-oidc-secret", "mailcow-admins"
 
 
 @contextmanager
-def signed_in_world(data_dir: Path, hours: float = 6, host: str = "127.0.0.1", **env):
+def signed_in_world(data_dir: Path, hours: float = 6, host: str = "127.0.0.1", oidc: bool = False, **env):
     """(app, its URL, simulator): the simulated mailcow with an OAuth2 app registered, and the
     product serving a database of `hours` of its mail on a loopback port, named `host` in its
-    PUBLIC_URL ("localhost" puts it on another site than the simulator's 127.0.0.1)."""
+    PUBLIC_URL ("localhost" puts it on another site than the simulator's 127.0.0.1). `oidc`: admins
+    may also sign in through the simulator's OpenID Connect provider (group OIDC_GROUP)."""
     import threading
 
     from mailcow_logs_viewer.runtime import Runtime
@@ -39,6 +41,10 @@ def signed_in_world(data_dir: Path, hours: float = 6, host: str = "127.0.0.1", *
     url = f"http://{host}:{port}"
     sim.oauth.register(CLIENT_ID, CLIENT_SECRET, f"{url}/auth/mailcow/callback")
     sim.preload(hours=hours, now=time.time())
+    if oidc:
+        sim.oidc.register(OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, f"{url}/auth/oidc/callback")
+        env.update(OIDC_ISSUER=sim.oidc.issuer, OIDC_CLIENT_ID=OIDC_CLIENT_ID, OIDC_CLIENT_SECRET=OIDC_CLIENT_SECRET,
+                   OIDC_ADMIN_GROUP=OIDC_GROUP)
     settings = load_settings(base_env(
         data_dir, MAILCOW_URL=sim.url, MAILCOW_API_KEY=sim.api_key, FETCH_COUNT_POSTFIX=5000,
         AUTH_ENABLED="true", AUTH_USERNAME=ADMIN_USER, AUTH_PASSWORD=ADMIN_PASSWORD,
@@ -61,22 +67,27 @@ def signed_in_world(data_dir: Path, hours: float = 6, host: str = "127.0.0.1", *
         database.close()
 
 
-def approval_form(session: requests.Session, app_url: str, next_path: str = "/") -> tuple[str, dict]:
-    """Follow "Sign in with mailcow" to mailcow's approval page: (its form's action URL, its fields)."""
-    start = session.get(f"{app_url}/auth/mailcow", params={"next": next_path}, allow_redirects=False)
+def approval_form(session: requests.Session, app_url: str, next_path: str = "/",
+                  provider: str = "mailcow") -> tuple[str, dict]:
+    """Follow "Sign in with mailcow" (or the OpenID Connect provider: `provider="oidc"`) to the
+    provider's approval page: (its form's action URL, its fields)."""
+    start = session.get(f"{app_url}/auth/{provider}", params={"next": next_path}, allow_redirects=False)
     assert start.status_code == 303, start.text
     page = session.get(start.headers["Location"])
     assert page.status_code == 200, page.text
     fields = {unescape(name): unescape(value)
               for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text)}
     base = urlsplit(start.headers["Location"])
-    return f"{base.scheme}://{base.netloc}/oauth/authorize", fields
+    return f"{base.scheme}://{base.netloc}{base.path}", fields
 
 
-def approve(session: requests.Session, app_url: str, username: str, next_path: str = "/") -> str:
-    """Approve on mailcow's page as `username`: the callback URL mailcow sends the browser to."""
-    action, fields = approval_form(session, app_url, next_path)
-    answer = session.post(action, data={**fields, "username": username, "authorized": "yes"}, allow_redirects=False)
+def approve(session: requests.Session, app_url: str, username: str, next_path: str = "/", provider: str = "mailcow",
+            **choices) -> str:
+    """Approve on the provider's page as `username` (and `choices`, e.g. groups): the callback URL
+    it sends the browser to."""
+    action, fields = approval_form(session, app_url, next_path, provider)
+    answer = session.post(action, data={**fields, "username": username, "authorized": "yes", **choices},
+                          allow_redirects=False)
     assert answer.status_code == 302, answer.text
     return answer.headers["Location"]
 

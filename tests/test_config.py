@@ -99,6 +99,11 @@ EVERY_VARIABLE = {
     "MAILCOW_OAUTH_CLIENT_ID": ("0123abcd", "mailcow_oauth_client_id", "0123abcd"),
     "MAILCOW_OAUTH_CLIENT_SECRET": ("s3cret", "mailcow_oauth_client_secret", "s3cret"),
     "PUBLIC_URL": ("https://logs.example.org/", "public_url", "https://logs.example.org"),
+    "OIDC_ISSUER": ("https://auth.example.org/application/o/logs/", "oidc_issuer",
+                    "https://auth.example.org/application/o/logs"),
+    "OIDC_CLIENT_ID": ("logs-viewer", "oidc_client_id", "logs-viewer"),
+    "OIDC_CLIENT_SECRET": ("s3cret", "oidc_client_secret", "s3cret"),
+    "OIDC_ADMIN_GROUP": ("mail-admins", "oidc_admin_group", "mail-admins"),
     "DOMAIN_ADMINS": ("Boss@Example.org=example.org Example.net; it@b.org=b.org", "domain_admins",
                       (("boss@example.org", ("example.net", "example.org")), ("it@b.org", ("b.org",)))),
 }
@@ -127,6 +132,9 @@ def test_each_variable_alone_differs_from_default(name):
     if name == "MAILCOW_OAUTH_CLIENT_ID":    # the sign-in needs its secret, its address and a login
         env.update(MAILCOW_OAUTH_CLIENT_SECRET="s", PUBLIC_URL="http://127.0.0.1:8080", AUTH_ENABLED="true",
                    AUTH_PASSWORD="pw")
+    if name == "OIDC_CLIENT_ID":
+        env.update(OIDC_ISSUER="https://auth.example.org", OIDC_CLIENT_SECRET="s", OIDC_ADMIN_GROUP="g",
+                   PUBLIC_URL="http://127.0.0.1:8080", AUTH_ENABLED="true", AUTH_PASSWORD="pw")
     default = getattr(load_settings(dict(REQUIRED)), attribute)
     assert expected != default, f"pick a non-default value for {name}"
     assert getattr(load_settings(env), attribute) == expected
@@ -291,3 +299,43 @@ def test_mailcow_sign_in_needs_a_login_and_hides_its_secret():
     s = load(MAILCOW_OAUTH_CLIENT_ID="c", MAILCOW_OAUTH_CLIENT_SECRET="hunter22", PUBLIC_URL="http://127.0.0.1:1",
              AUTH_ENABLED="true", AUTH_PASSWORD="pw")
     assert s.mailcow_sign_in and "hunter22" not in repr(s)
+
+
+OIDC = dict(OIDC_ISSUER="https://auth.example.org/", OIDC_CLIENT_ID="c", OIDC_CLIENT_SECRET="s",
+            OIDC_ADMIN_GROUP="admins", PUBLIC_URL="http://127.0.0.1:1", AUTH_ENABLED="true", AUTH_PASSWORD="pw")
+
+
+@pytest.mark.parametrize("missing", ["OIDC_ISSUER", "OIDC_CLIENT_SECRET", "OIDC_ADMIN_GROUP", "PUBLIC_URL"])
+def test_oidc_sign_in_needs_its_issuer_secret_group_and_address(missing):
+    env = dict(OIDC)
+    del env[missing]
+    with pytest.raises(SettingsError) as caught:
+        load(**env)
+    assert caught.value.variable == missing and "OIDC_CLIENT_ID" in str(caught.value)
+
+
+@pytest.mark.parametrize("issuer", ["auth.example.org", "ftp://auth.example.org", "javascript:alert(1)"])
+def test_the_oidc_issuer_must_be_an_http_url(issuer):
+    with pytest.raises(SettingsError) as caught:
+        load(**{**OIDC, "OIDC_ISSUER": issuer})
+    assert caught.value.variable == "OIDC_ISSUER"
+
+
+def test_oidc_sign_in_needs_a_login_and_hides_its_secret():
+    with pytest.raises(SettingsError) as caught:
+        load(**{**OIDC, "AUTH_ENABLED": "false"})
+    assert caught.value.variable == "OIDC_CLIENT_ID"
+    with pytest.raises(SettingsError) as caught:
+        load(**{**OIDC, "OIDC_CLIENT_SECRET": "x" * 501})
+    assert caught.value.variable == "OIDC_CLIENT_SECRET" and "x" * 20 not in str(caught.value)
+    s = load(**{**OIDC, "OIDC_CLIENT_SECRET": "hunter22"})
+    assert s.oidc_sign_in and s.oidc_issuer == "https://auth.example.org" and s.oidc_provider == "auth.example.org"
+    assert "hunter22" not in repr(s)
+
+
+def test_a_bad_oidc_setting_exits_2_naming_it(tmp_path):
+    env = _clean_env(**REQUIRED, **{**OIDC, "OIDC_ISSUER": "not a url"}, DATA_DIR=str(tmp_path / "d"))
+    result = _run([], env, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "OIDC_ISSUER" in lines[0]

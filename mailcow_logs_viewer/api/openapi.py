@@ -125,6 +125,10 @@ ENDPOINTS: dict[str, Endpoint] = {
     "web.mailcow_sign_in": Endpoint("Sign in with mailcow: on to mailcow's /oauth/authorize (state and PKCE)"),
     "web.mailcow_callback": Endpoint("Where mailcow sends the browser back with `code` and `state`: a session for "
                                      "the mailbox (or the login page with 401/429)"),
+    "web.oidc_sign_in_start": Endpoint("Admin sign-in through the OpenID Connect provider: on to its authorization "
+                                       "endpoint (state, PKCE and nonce)"),
+    "web.oidc_callback": Endpoint("Where the OpenID Connect provider sends the browser back with `code` and `state`: "
+                                  "an admin session for a member of OIDC_ADMIN_GROUP (or the login page with 401/429)"),
     # this document
     "openapi.openapi_json": Endpoint("This OpenAPI 3.0 document", None, r.OpenAPIDocumentSchema),
     # Prometheus
@@ -153,8 +157,8 @@ MAILCOW_BACKED = frozenset({"status.queue", "queue_health.health", "status.quara
 HEALTH_CHECKS = frozenset({"health.health", "settings.health"})
 REDIRECTS = frozenset({"web.logs_index", "web.login", "web.logout", "web.dashboard"})
 # Sign in with mailcow: 303 on to mailcow, back with a session or the login page (401, 429);
-# 404 where MAILCOW_OAUTH_CLIENT_ID is not set.
-SIGN_IN = frozenset({"web.mailcow_sign_in", "web.mailcow_callback"})
+# 404 where MAILCOW_OAUTH_CLIENT_ID (OIDC_CLIENT_ID) is not set.
+SIGN_IN = frozenset({"web.mailcow_sign_in", "web.mailcow_callback", "web.oidc_sign_in_start", "web.oidc_callback"})
 ACCEPTED = frozenset({"alerts.send_test"})     # 202: handed to a background thread
 ALWAYS_REDIRECTS = frozenset({"web.logs_index", "web.logout"})
 FORM_REDIRECTS = frozenset({"web.login", "web.logout"})

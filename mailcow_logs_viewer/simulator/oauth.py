@@ -32,6 +32,7 @@ class _Code:
     username: str
     challenge: str
     created: float
+    groups: tuple[str, ...] = ()      # the OpenID Connect provider's groups claim (oidc.py)
 
 
 def _json(status: int, body: dict) -> tuple[int, str, bytes]:
@@ -48,11 +49,14 @@ def _redirect(url: str) -> tuple[int, str, bytes]:
 
 
 class SimulatedOAuth:
+    PREFIX = "/oauth"
+    TITLE = "mailcow UI - Authorize"
+
     def __init__(self, world: World, clock=time.time):
         self.world, self.clock = world, clock
         self.clients: dict[str, tuple[str, str]] = {}      # client id -> (secret, redirect URI)
         self._codes: dict[str, _Code] = {}
-        self._tokens: dict[str, tuple[str, float]] = {}    # access token -> (username, expires)
+        self._tokens: dict[str, tuple[_Code, float]] = {}   # access token -> (its code, expires)
         self._lock = threading.Lock()
 
     def register(self, client_id: str, secret: str, redirect_uri: str) -> None:
@@ -63,11 +67,15 @@ class SimulatedOAuth:
         parts = urlsplit(uri)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         form = {k: v[0] for k, v in parse_qs(body.decode(errors="replace")).items()} if method == "POST" else {}
-        if parts.path == "/oauth/authorize":
+        path = parts.path.removeprefix(self.PREFIX)
+        if path == "/authorize":
             return self._approve(form) if method == "POST" else self._approval_page(query)
-        if parts.path == "/oauth/token" and method == "POST":
+        if path == "/token" and method == "POST":
             return self._token(form, headers)
-        if parts.path == "/oauth/profile":
+        return self._other(path, headers)
+
+    def _other(self, path: str, headers) -> tuple[int, str, bytes]:
+        if path == "/profile":
             return self._profile(headers)
         return 404, "text/html; charset=UTF-8", b"<h1>404 Not Found</h1>"
 
@@ -88,19 +96,23 @@ class SimulatedOAuth:
             return 400, "text/html; charset=UTF-8", f"<p>{html.escape(problem)}</p>".encode()
         hidden = "".join(f'<input type="hidden" name="{name}" value="{html.escape(query.get(name, ""))}">'
                          for name in ("client_id", "redirect_uri", "response_type", "state", "scope",
-                                      "code_challenge", "code_challenge_method"))
+                                      "code_challenge", "code_challenge_method", "nonce"))
         options = "".join(f'<option value="{html.escape(m.address)}">{html.escape(m.name)} &lt;{html.escape(m.address)}&gt;</option>'
                           for m in self.world.mailboxes)
         # (no favicon request: the simulator refuses browser fetches outside /oauth/)
-        page = ("<!doctype html><html><head><title>mailcow UI - Authorize</title><link rel='icon' href='data:,'>"
+        page = (f"<!doctype html><html><head><title>{self.TITLE}</title><link rel='icon' href='data:,'>"
                 "</head><body>"
                 "<h1>Authorize application</h1><p>An application wants to read your profile.</p>"
-                '<form method="post" action="/oauth/authorize" id="authorize">' + hidden +
+                f'<form method="post" action="{self.PREFIX}/authorize" id="authorize">' + hidden +
                 f'<label for="username">Sign in as</label><select id="username" name="username">{options}'
                 f'<option value="{ADMIN_LOGIN}">mailcow administrator (not a mailbox)</option></select>'
+                + self._extra_fields() +
                 '<button type="submit" name="authorized" value="yes" id="approve">Authorize</button>'
                 '<button type="submit" name="authorized" value="no" id="deny">Deny</button></form></body></html>')
         return 200, "text/html; charset=UTF-8", page.encode()
+
+    def _extra_fields(self) -> str:
+        return ""
 
     def _approve(self, form: dict) -> tuple[int, str, bytes]:
         problem = self._client_error(form)
@@ -114,7 +126,7 @@ class SimulatedOAuth:
         challenge = form.get("code_challenge", "") if form.get("code_challenge_method", "S256") == "S256" else ""
         with self._lock:
             self._codes[code] = _Code(form["client_id"], redirect_uri, form.get("username", ""), challenge,
-                                      self.clock())
+                                      self.clock(), tuple(g for g in form.get("groups", "").split(",") if g))
         return _redirect(f"{redirect_uri}?{urlencode({'code': code, **state})}")
 
     # ---- /oauth/token ----------------------------------------------------------------------
@@ -143,18 +155,23 @@ class SimulatedOAuth:
                 return _error(400, "invalid_grant", "The PKCE code verifier parameter is invalid")
         token = secrets.token_hex(20)
         with self._lock:
-            self._tokens[token] = (code.username, self.clock() + TOKEN_SECONDS)
+            self._tokens[token] = (code, self.clock() + TOKEN_SECONDS)
         return _json(200, {"access_token": token, "expires_in": TOKEN_SECONDS, "token_type": "Bearer",
                            "scope": "profile", "refresh_token": secrets.token_hex(20)})
 
     # ---- /oauth/profile --------------------------------------------------------------------
-    def _profile(self, headers) -> tuple[int, str, bytes]:
+    def _bearer(self, headers) -> _Code | None:
+        """The code whose access token the request carries (None: missing, unknown, expired)."""
         scheme, _, token = (headers.get("Authorization") or "").partition(" ")
         with self._lock:
             found = self._tokens.get(token.strip()) if scheme.lower() == "bearer" else None
-        if found is None or found[1] < self.clock():
+        return found[0] if found is not None and found[1] >= self.clock() else None
+
+    def _profile(self, headers) -> tuple[int, str, bytes]:
+        code = self._bearer(headers)
+        if code is None:
             return _error(401, "invalid_token", "The access token provided is invalid")
-        mailbox = self.world.mailbox_index.get(found[0])
+        mailbox = self.world.mailbox_index.get(code.username)
         if mailbox is None:
             return _json(200, {"success": False})
         return _json(200, {"success": True, "username": mailbox.address, "id": mailbox.address,

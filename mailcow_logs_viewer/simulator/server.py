@@ -14,6 +14,7 @@ from . import objects
 from .generator import DEFAULT_MIX, TrafficGenerator
 from .log_lists import LogBuffer, RawJSON, parse_count, php_compact, php_pretty
 from .oauth import SimulatedOAuth
+from .oidc import SimulatedOIDC
 
 FAULTS = (None, "down", "slow", "error500", "unauthorized", "empty_object", "empty_body", "truncated",
           "null_entries")
@@ -33,6 +34,7 @@ class SimulatedMailcow:
         self.generator = generator or TrafficGenerator(seed=1)
         self.api_key = api_key
         self.oauth = SimulatedOAuth(self.generator.world)    # mailcow's OAuth2 provider (simulator/oauth.py)
+        self.oidc = SimulatedOIDC(self.generator.world, lambda: self.url)    # an admin IdP (simulator/oidc.py)
         self.buffers = {"postfix": LogBuffer(buffer_postfix), "rspamd": LogBuffer(buffer_rspamd),
                         "netfilter": LogBuffer(buffer_netfilter), "api": LogBuffer(buffer_api),
                         "dovecot": LogBuffer(buffer_dovecot)}
@@ -156,6 +158,8 @@ class SimulatedMailcow:
         path = urlsplit(uri).path
         if path.startswith("/oauth/"):    # browsers and the product's sign-in, not the API
             return self.oauth.respond(method, uri, headers, body)
+        if path.startswith("/oidc/"):
+            return self.oidc.respond(method, uri, headers, body)
         fault = self._fault
         if fault == "slow":
             time.sleep(self.fault_delay)
