@@ -1,6 +1,17 @@
 // Small pieces shared by list pages.
 import { h, statusBadge } from "./dom.js";
-import { buildSearch } from "./url.js";
+import { buildSearch, serverNames } from "./url.js";
+
+/** With several mailcow servers, lists name each item's server: the column heading (none with
+ * one server) and the cell. */
+export function serverHeading() {
+  return serverNames().length > 1 ? ["Server"] : [];
+}
+
+export function serverCell(item) {
+  if (serverNames().length < 2) return null;
+  return h("td", { class: "nowrap small", "data-server": item.server || "" }, item.server || "–");
+}
 
 /** A value as a link to the list filtered by it (click-to-filter); an empty value is a dash. */
 export function filterLink(text, path, params, className = "filter-link") {

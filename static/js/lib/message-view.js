@@ -5,7 +5,7 @@ import {
   h, timeEl, fmtNumber, fmtBytes, fmtDelay, statusBadge, directionBadge, spamBadge, badge, toneFor,
   errorBox, emptyBox, loadingBox, table, dash, copyText, toast,
 } from "./dom.js";
-import { filterLink } from "./common.js";
+import { filterLink, serverHeading, serverCell } from "./common.js";
 
 const TABS = [
   ["overview", "Overview"],
@@ -82,6 +82,16 @@ function queueIds(msg) {
   return ids;
 }
 
+/** The servers a message passed through, in the order of its legs ("mx2 → mx1" for mail the
+ * backup MX handed to the primary); only with several servers configured. */
+function serverPath(msg) {
+  if (!serverHeading().length) return undefined;     // one server: no row at all
+  const names = [];
+  for (const leg of msg.legs || []) if (leg.server && !names.includes(leg.server)) names.push(leg.server);
+  if (!names.length && msg.server) names.push(msg.server);
+  return names.length ? h("span", { "data-servers": names.join(" ") }, names.join(" → ")) : null;
+}
+
 /* ---------- Overview ---------- */
 
 function overviewTab(msg) {
@@ -106,6 +116,7 @@ function overviewTab(msg) {
     ["Status", h("span", { class: "rcpt-item" }, statusBadge(msg.final_status),
       msg.is_complete === false ? badge("in progress", "gray", "More log lines may still arrive") : null,
       spamBadge(msg.is_spam ?? rspamd.is_spam, msg.spam_score ?? rspamd.score))],
+    [serverHeading().length && (msg.legs || []).some((leg) => leg.server && leg.server !== msg.server) ? "Servers" : "Server", serverPath(msg)],
     ["Queue IDs", ids.length ? h("span", { class: "mono" }, ids.join(", ")) : null],
     ["Message-ID", msg.message_id ? h("span", { class: "mono" }, msg.message_id) : null],
     ["Size", msg.size ?? rspamd.size ? fmtBytes(msg.size ?? rspamd.size) : null],
@@ -179,8 +190,9 @@ function deliveryTab(msg) {
   }
   if ((msg.legs || []).length) {
     parts.push(h("section", null, h("h3", null, "Queue legs"),
-      table(["Queue ID", "Role", "First seen", "Last seen", { label: "Lines", class: "num" }],
+      table([...serverHeading(), "Queue ID", "Role", "First seen", "Last seen", { label: "Lines", class: "num" }],
         msg.legs.map((leg) => h("tr", null,
+          serverCell(leg),
           h("td", { class: "mono" }, dash(leg.queue_id)),
           h("td", null, badge(leg.role || "primary", "blue")),
           h("td", null, timeEl(leg.first_seen, { short: true })),

@@ -3,6 +3,7 @@
 import { apiGet } from "./api.js";
 import { $, $$, h, ago } from "./dom.js";
 import { fitTables } from "./fit.js";
+import { buildSearch, chosenServer } from "./url.js";
 
 const escapeHandlers = [];
 
@@ -32,6 +33,28 @@ function initNav() {
     if (!document.body.classList.contains("nav-open")) return false;
     setOpen(false);
     return true;
+  });
+}
+
+// The picked server stays when moving between pages; picking another shows the same page
+// (with its filters) for that server, so "All servers" -> "mx2" narrows what is on screen.
+function initServerPicker() {
+  const picker = $("#server-picker");
+  if (!picker) return;
+  picker.value = chosenServer();
+  if (chosenServer() && picker.value !== chosenServer()) {
+    // A server that is not configured (an old link): the API's 400 says so on the page.
+    picker.append(h("option", { value: chosenServer() }, chosenServer()));
+    picker.value = chosenServer();
+  }
+  for (const link of $$(".nav a, a.brand")) link.search = buildSearch({});
+  picker.addEventListener("change", () => {
+    const params = new URLSearchParams(location.search);
+    if (picker.value) params.set("server", picker.value);
+    else params.delete("server");
+    params.delete("page");
+    const search = params.toString();
+    location.assign(`${location.pathname}${search ? `?${search}` : ""}${location.hash}`);
   });
 }
 
@@ -107,6 +130,7 @@ async function initFooter() {
 export function initShell() {
   // With auth on, the server sends a page only with a session; the logout button is a form.
   initNav();
+  initServerPicker();
   initTheme();
   initKeyboard();
   initFooter();

@@ -4,8 +4,21 @@ export function readParams() {
   return Object.fromEntries(new URLSearchParams(location.search).entries());
 }
 
+// Several mailcow servers: the page shows the one picked in the top bar, kept in the URL as
+// ?server=NAME. Every query string built here carries it (API requests, exports, links between
+// pages), unless the params name a server themselves; "" or null there means all servers.
+export function serverNames() {
+  const names = document.body.dataset.servers;
+  return names ? names.split(" ") : [];
+}
+
+export function chosenServer() {
+  return new URLSearchParams(location.search).get("server") || "";
+}
+
 export function buildSearch(params) {
   const usp = new URLSearchParams();
+  if (!("server" in params) && chosenServer()) usp.set("server", chosenServer());
   for (const [key, value] of Object.entries(params)) {
     if (value === undefined || value === null || value === "") continue;
     usp.set(key, String(value));

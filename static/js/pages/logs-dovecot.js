@@ -2,6 +2,7 @@ import { h, timeEl, statusBadge, dash, table } from "../lib/dom.js";
 import { listPage } from "../lib/listpage.js";
 import { handleMessageClick } from "../lib/panel.js";
 import { messageUrl } from "../lib/message-view.js";
+import { serverHeading, serverCell } from "../lib/common.js";
 
 // What a line says in one word: the Sieve action of a delivery, else the kind of line.
 function what(row) {
@@ -15,7 +16,7 @@ const page = listPage({
   filters: ["search", "user", "message_id", "session", "kind"],
   exportSource: "dovecot",
   noun: "lines",
-  render: (items) => table(["Time", "What", "User", "Folder", "IP", "Message", ""], items.map((row) => {
+  render: (items) => table(["Time", ...serverHeading(), "What", "User", "Folder", "IP", "Message", ""], items.map((row) => {
     const user = row.user ? h("button", { type: "button", class: "link-btn", title: "Show only this user" }, row.user) : "–";
     if (row.user) user.addEventListener("click", () => page.filterBy({ user: row.user }));
     let open = null;
@@ -25,6 +26,7 @@ const page = listPage({
     }
     return h("tr", { "data-kind": row.kind || "" },
       h("td", null, timeEl(row.time, { short: true })),
+      serverCell(row),
       h("td", null, what(row)),
       h("td", { class: "cell-email" }, user),
       h("td", { class: "nowrap" }, dash(row.folder)),

@@ -2,14 +2,15 @@ import { h, timeEl, statusBadge, toneFor, table } from "../lib/dom.js";
 import { listPage } from "../lib/listpage.js";
 import { handleMessageClick } from "../lib/panel.js";
 import { messageUrl } from "../lib/message-view.js";
+import { serverHeading, serverCell } from "../lib/common.js";
 
-// Lines of one queue ID are shown together, in the order the queue IDs first appear; inside a
+// Lines of one queue ID (of one server: queue IDs are unique per server only) are shown together, in the order the queue IDs first appear; inside a
 // group the lines keep the list's own order (newest first), so one order holds on the whole page.
 function groups(items) {
   const byKey = new Map();
   items.forEach((line, index) => {
-    const key = line.queue_id || `line-${index}`;
-    if (!byKey.has(key)) byKey.set(key, { queueId: line.queue_id, lines: [] });
+    const key = line.queue_id ? `${line.server || ""} ${line.queue_id}` : `line-${index}`;
+    if (!byKey.has(key)) byKey.set(key, { queueId: line.queue_id, server: line.server, lines: [] });
     byKey.get(key).lines.push(line);
   });
   return Array.from(byKey.values());
@@ -31,8 +32,8 @@ function groupBody(group, page) {
       open = h("a", { href: messageUrl(key), class: "small", "data-message-link": key }, "message ›");
       open.addEventListener("click", (event) => handleMessageClick(event, key));
     }
-    body.append(h("tr", { class: "qhead" }, h("td", { colspan: "4" }, h("div", { class: "qhead-inner" },
-      filter, status ? statusBadge(status) : null,
+    body.append(h("tr", { class: "qhead" }, h("td", { colspan: String(4 + serverHeading().length) }, h("div", { class: "qhead-inner" },
+      filter, serverHeading().length && group.server ? h("span", { class: "badge", "data-server": group.server }, group.server) : null, status ? statusBadge(status) : null,
       sender !== undefined ? h("span", { class: "cell-email" }, sender || "<>") : null,
       recipients.length ? h("span", { class: "muted" }, "→") : null,
       recipients.length ? h("span", { class: "cell-email" }, recipients.length > 2 ? `${recipients.slice(0, 2).join(", ")} +${recipients.length - 2}` : recipients.join(", ")) : null,
@@ -42,6 +43,7 @@ function groupBody(group, page) {
   for (const line of lines) {
     body.append(h("tr", { class: "qline" },
       h("td", null, timeEl(line.time, { short: true })),
+      serverCell(line),
       h("td", { class: "nowrap small" }, line.program || ""),
       h("td", null, line.status ? statusBadge(line.status) : (line.parsed === false ? statusBadge("unparsed") : null)),
       h("td", { class: "msg" }, line.message || "")));
@@ -55,7 +57,7 @@ const page = listPage({
   exportSource: "postfix",
   noun: "lines",
   render: (items) => {
-    const wrap = table(["Time", "Program", "Status", "Message"], []);
+    const wrap = table(["Time", ...serverHeading(), "Program", "Status", "Message"], []);
     const tbl = wrap.querySelector("table");
     tbl.querySelector("tbody").remove();
     for (const group of groups(items)) tbl.append(groupBody(group, page));

@@ -2,7 +2,7 @@ import { h, timeEl, fmtNumber, badge, toneFor, directionBadge, dash, table } fro
 import { listPage } from "../lib/listpage.js";
 import { handleMessageClick, openPanel } from "../lib/panel.js";
 import { messageUrl } from "../lib/message-view.js";
-import { recipientCell, filterLink } from "../lib/common.js";
+import { recipientCell, filterLink, serverHeading, serverCell } from "../lib/common.js";
 
 function scoreCell(row) {
   const score = Number(row.score);
@@ -29,7 +29,7 @@ listPage({
   exportSource: "rspamd",
   noun: "scans",
   // Direction sits under the time and the action under the score: nine columns did not fit at 1400 px.
-  render: (items) => table(["Time", "From", "To", "Subject", { label: "Score", class: "num" }, "Top symbols", "IP / user"],
+  render: (items) => table(["Time", ...serverHeading(), "From", "To", "Subject", { label: "Score", class: "num" }, "Top symbols", "IP / user"],
     items.map((row) => {
       const key = row.correlation_key;
       const subject = key
@@ -38,6 +38,7 @@ listPage({
       if (key) subject.addEventListener("click", (event) => { event.stopPropagation(); handleMessageClick(event, key); });
       const tr = h("tr", { class: key ? "clickable" : null, "data-key": key || null },
         h("td", null, timeEl(row.time, { short: true }), h("div", null, directionBadge(row.direction))),
+        serverCell(row),
         h("td", { class: "cell-email" }, row.sender_smtp ? filterLink(row.sender_smtp, "/logs/rspamd", { sender: row.sender_smtp }) : "–"),
         h("td", null, recipientCell(`rspamd-${row.id}`, row.recipients_smtp || [], 3, null, (r) => filterLink(r, "/messages", { recipient: r }))),
         h("td", { class: "subject" }, subject),

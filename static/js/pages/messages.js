@@ -6,7 +6,7 @@ import { initShell, AutoRefresh, onEscape } from "../lib/shell.js";
 import { initPanel, handleMessageClick, openPanel } from "../lib/panel.js";
 import { messageUrl, failingFirst, folderBadges } from "../lib/message-view.js";
 import { readParams, writeParams, dateParams, buildSearch } from "../lib/url.js";
-import { recipientsOfItem, recipientCell, mixedStatuses, filterLink } from "../lib/common.js";
+import { recipientsOfItem, recipientCell, mixedStatuses, filterLink, serverHeading, serverCell } from "../lib/common.js";
 
 const FILTERS = ["search", "sender", "recipient", "direction", "status", "user", "ip", "domain", "mailbox", "reason"];
 
@@ -23,6 +23,7 @@ function row(item, openKey) {
   link.addEventListener("click", (event) => { event.stopPropagation(); handleMessageClick(event, key); });
   const tr = h("tr", { class: `clickable${key === openKey ? " selected" : ""}`, "data-key": key, tabindex: "0" },
     h("td", null, timeEl(item.first_seen || item.last_seen, { short: true })),
+    serverCell(item),
     h("td", null, directionBadge(item.direction)),
     h("td", { class: "cell-email" }, item.sender ? filterLink(item.sender, "/messages", { sender: item.sender }) : h("span", { class: "muted" }, "<>")),
     h("td", null, recipientCell(key, item.outcomes && item.outcomes.length ? failingFirst(item.outcomes).map((o) => o.recipient)
@@ -65,7 +66,7 @@ async function load({ background = false } = {}) {
       ? emptyBox("No messages match these filters", "Widen the time range or clear a filter.")
       : emptyBox("No messages yet", "Messages appear here once logs have been fetched from mailcow."));
   } else {
-    results.replaceChildren(table(["Time", "Direction", "From", "To", "Subject", "Status"],
+    results.replaceChildren(table(["Time", ...serverHeading(), "Direction", "From", "To", "Subject", "Status"],
       items.map((item) => row(item, state.open)), { stack: true }));
   }
   renderPager($("#pager"), { total: data.total, page: data.page || state.page || 1, pages: data.pages, limit: data.limit || state.limit || 50 }, {

@@ -4,6 +4,43 @@ import {
   $, h, fmtNumber, fmtBytes, timeEl, ago, badge, toneFor, errorBox, emptyBox, table, valueNode, humanKey, utcTitle, dash,
 } from "../lib/dom.js";
 import { initShell, AutoRefresh } from "../lib/shell.js";
+import { buildSearch } from "../lib/url.js";
+
+const SOURCES = ["postfix", "rspamd", "netfilter", "dovecot"];
+
+// One row per mailcow server: can we reach it, is each source fetched, what was lost, what the
+// fetches cost it, and its containers (read from that server alone, so a dead one shows as such).
+async function renderServers() {
+  const { servers } = await apiGet("/servers", { server: null });
+  const containers = await Promise.allSettled(servers.map((s) => apiGet("/status/containers", { server: s.name })));
+  $("#servers").replaceChildren(table(["Server", "State", "Sources", { label: "Gaps", class: "num" },
+    { label: "API traffic a day", class: "num" }, "Containers"], servers.map((server, index) => {
+    const sources = server.sources || {};
+    const gaps = server.gaps || {};
+    const traffic = Object.values(server.traffic_bytes_per_day || {}).reduce((sum, n) => sum + (Number(n) || 0), 0);
+    const box = containers[index];
+    const summary = box.status === "fulfilled" ? (box.value.summary || {}) : null;
+    return h("tr", { "data-server": server.name },
+      h("td", null, h("a", { href: `/status${buildSearch({ server: server.name })}` }, server.name),
+        server.url ? h("div", { class: "muted small mono" }, server.url) : null),
+      h("td", { class: "wrap small" },
+        server.reachable === false ? badge("unreachable", "red") : server.reachable ? badge("reachable", "green") : badge("not yet asked", "gray"),
+        server.last_success ? h("div", null, "last answer ", timeEl(server.last_success, { short: true })) : null,
+        server.last_error ? h("div", null, h("span", { class: "badge red" }, server.last_error)) : null),
+      h("td", { class: "small" }, SOURCES.filter((name) => sources[name]).map((name) => {
+        const s = sources[name];
+        return h("div", { "data-source": name }, h("span", { class: "mono" }, name), " ",
+          s.last_error ? badge("failing", "red", s.last_error) : null,
+          `${fmtNumber(s.stored)} stored`, s.last_fetch_run ? [" · fetched ", timeEl(s.last_fetch_run, { short: true })] : null);
+      })),
+      h("td", { class: "num" }, Number(gaps.count) > 0
+        ? badge(`${fmtNumber(gaps.count)} (~${fmtNumber(gaps.estimated_missed)} lines)`, "amber") : "0"),
+      h("td", { class: "num" }, fmtBytes(traffic)),
+      h("td", { class: "small" }, summary
+        ? `${fmtNumber(summary.running)} running · ${fmtNumber(summary.stopped)} stopped`
+        : h("span", { class: "badge red" }, box.reason.detail || "unavailable")));
+  })));
+}
 
 function renderContainers(data) {
   const containers = Object.entries(data.containers || {}).map(([id, c]) => ({ id, ...c }));
@@ -17,7 +54,7 @@ function renderContainers(data) {
   $("#containers").replaceChildren(h("div", { class: "containers" }, containers.map((c) => h("div", { class: "container-item", "data-container": c.name || c.id, title: c.image || c.id },
     h("span", { class: `dot ${c.state === "running" ? "green" : "red"}` }),
     h("div", { class: "ellipsis" },
-      h("div", { class: "name" }, c.name || c.id),
+      h("div", { class: "name" }, c.server ? `${c.server} · ${c.name || c.id}` : (c.name || c.id)),
       h("div", { class: "muted small" }, c.state === "running" && c.started_at ? `up since ${ago(c.started_at).replace(" ago", "")}` : (c.state || "unknown")))))));
 }
 
@@ -177,6 +214,7 @@ async function part(fn, targets, background) {
 
 async function load({ background }) {
   const results = await Promise.allSettled([
+    ...($("#servers") ? [part(renderServers, ["#servers"], background)] : []),
     part(async () => renderContainers(await apiGet("/status/containers")), ["#containers"], background),
     part(async () => renderStorage(await apiGet("/status/storage")), ["#storage"], background),
     part(async () => renderMailcowInfo(await apiGet("/status/mailcow-info")), ["#mailcow-info"], background),
