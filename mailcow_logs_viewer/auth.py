@@ -23,9 +23,10 @@ import time
 from collections import OrderedDict, deque
 from urllib.parse import quote
 
-from flask import Flask, abort, g, jsonify, redirect, request
+from flask import Flask, abort, current_app, g, has_request_context, jsonify, redirect, request
 
 from .access import SEARCH_ENDPOINTS, SearchLimiter, allowed
+from .errors import ApiError
 from .queries.scope import ADMIN, Scope
 from .sessions import COOKIE, SessionStore
 
@@ -176,9 +177,24 @@ class Guard:
         return self._check(given, username)
 
 
-def current_scope() -> Scope:
-    """The caller of this request as the queries see them (the admin when there is no login)."""
+def current_account() -> Scope:
+    """Who the caller is (the admin when there is no login), whatever server they look at:
+    what a page shell shows them."""
     return g.get("scope", ADMIN)
+
+
+def current_scope() -> Scope:
+    """The caller of this request as the queries see them: their role, and the mailcow server
+    asked for with `server=` (every API route takes it; absent: all servers). A name that is
+    not configured is a 400 naming the parameter."""
+    scope = current_account()
+    name = request.args.get("server") if has_request_context() else None   # /metrics reads outside a request
+    if not name:
+        return scope
+    names = [server.name for server in current_app.config["SETTINGS"].servers]
+    if name not in names:
+        raise ApiError(400, f"server: {name[:100]!r} is not a configured server (configured: {', '.join(names)})")
+    return scope.on_server(name)
 
 
 def too_many(retry_after: int, detail: str | None = None):

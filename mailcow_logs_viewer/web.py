@@ -9,7 +9,7 @@ import re
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
-from .auth import client_address, current_scope
+from .auth import client_address, current_account
 from . import oidc_sign_in
 from .mailcow_oauth import STATE_COOKIE, MailcowSignIn
 from .oauth_flow import SignInRefused
@@ -51,7 +51,7 @@ def _page(template: str, **context):
 def _account() -> dict:
     # Every page (the not-found page too) knows the caller's role: it only hides links the
     # API would refuse anyway (access.py decides).
-    return {"account": current_scope()}
+    return {"account": current_account()}
 
 
 def _audit(event: str, **fields) -> None:
@@ -225,7 +225,7 @@ def logout():
 
 @web.get("/")
 def dashboard():
-    if not current_scope().is_admin:    # the dashboard counts everyone's mail: a user starts at theirs
+    if not current_account().is_admin:    # the dashboard counts everyone's mail: a user starts at theirs
         return redirect(url_for("web.messages"), 302)
     return _page("dashboard.html")
 

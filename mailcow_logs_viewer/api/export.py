@@ -46,31 +46,33 @@ def _top_symbols(symbols: dict, count: int = 5) -> str:
 
 
 # Each file's columns: (header, the result field or how the cell is made from the result).
+# Server comes last: a column added for several servers leaves older scripts' columns in place.
 # The rows are the typed results the JSON answers serialize, so a field is defined once.
 MESSAGE_COLUMNS = (("Time", "first_seen"), ("Sender", "sender"), ("Recipient", lambda m: ", ".join(m.recipients)),
                    ("Subject", "subject"), ("Direction", "direction"), ("Status", "final_status"),
                    ("Queue ID", "queue_id"), ("Message ID", "message_id"), ("Spam Score", lambda m: _rounded(m.spam_score)),
                    ("Is Spam", "is_spam"), ("User", "user"), ("IP", "ip"), ("Is Complete", "is_complete"),
                    # Reason/DSN/Relay: those of the first failed recipient (else the first one), as listed.
-                   ("Reason", "reason"), ("DSN", "first_dsn"), ("Relay", "first_relay"))
+                   ("Reason", "reason"), ("DSN", "first_dsn"), ("Relay", "first_relay"), ("Server", "server"))
 POSTFIX_COLUMNS = (("Time", "time"), ("Program", "program"), ("Priority", "priority"), ("Queue ID", "queue_id"),
                    ("Message ID", "message_id"), ("Sender", "sender"), ("Recipient", "recipient"),
                    ("Status", "status"), ("Relay", "relay"), ("Delay", "delay"), ("DSN", "dsn"),
-                   ("Message", "message"))
+                   ("Message", "message"), ("Server", "server"))
 RSPAMD_COLUMNS = (("Time", "time"), ("Message ID", "message_id"), ("Subject", "subject"), ("Sender", "sender_smtp"),
                   ("Recipients", lambda r: ", ".join(r.recipients_smtp)), ("Score", lambda r: _rounded(r.score)),
                   ("Required Score", "required_score"), ("Action", "action"), ("Direction", "direction"),
                   ("Is Spam", "is_spam"), ("Has Auth", "has_auth"), ("User", "user"), ("IP", "ip"),
-                  ("Size", "size"), ("Top Symbols", lambda r: _top_symbols(r.symbols)))
+                  ("Size", "size"), ("Top Symbols", lambda r: _top_symbols(r.symbols)), ("Server", "server"))
 NETFILTER_COLUMNS = (("Time", "time"), ("IP", "ip"), ("Username", "username"), ("Auth Method", "auth_method"),
                      ("Action", "action"), ("Attempts Left", "attempts_left"), ("Rule ID", "rule_id"),
-                     ("Priority", "priority"), ("Message", "message"))
+                     ("Priority", "priority"), ("Message", "message"), ("Server", "server"))
 DOVECOT_COLUMNS = (("Time", "time"), ("Priority", "priority"), ("Kind", "kind"), ("Service", "service"),
                    ("User", "user"), ("Session", "session"), ("Message ID", "message_id"), ("Action", "action"),
-                   ("Folder", "folder"), ("Target", "target"), ("IP", "ip"), ("Message", "message"))
+                   ("Folder", "folder"), ("Target", "target"), ("IP", "ip"), ("Message", "message"),
+                   ("Server", "server"))
 
 DAILY_COLUMNS = (("Date", "date"), ("Domain", "domain"), ("Mailbox", "mailbox"), ("Direction", "direction"),
-                 ("Status", "status"), ("Messages", "messages"))
+                 ("Status", "status"), ("Messages", "messages"), ("Server", "server"))
 
 
 def _rounded(value: float | None) -> float | None:

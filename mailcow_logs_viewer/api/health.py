@@ -6,7 +6,7 @@ import time
 from flask import Blueprint, current_app, jsonify
 
 from .. import APP_NAME, __version__
-from ..auth import current_scope
+from ..auth import current_account
 from ..domains import local_domains
 from ..models import PostfixLine
 from ..queries.settings import read_one_row
@@ -71,7 +71,7 @@ def health():
 @bp.get("/info")
 def info():
     settings = current_app.config["SETTINGS"]
-    scope = current_scope()
+    scope = current_account()
     # LOCAL_DOMAINS counts before the first successful refresh from mailcow, too. Other
     # customers' domains are not a mailbox user's or a domain admin's business.
     domains = local_domains() | set(settings.local_domains)
@@ -89,4 +89,5 @@ def info():
         "auth_enabled": settings.auth_enabled,
         "role": scope.role,
         "username": scope.username,
+        "servers": [server.name for server in settings.servers],
     })

@@ -99,6 +99,7 @@ class ActiveBanSchema(PlaceFields):
     banned_at = Time()
     until = Time(nullable=True, metadata={"description": "null: no duration logged, banned until an unban"})
     seconds_left = Int(nullable=True)
+    server = Str(metadata={"description": "The mailcow server whose netfilter banned it"})
 
 
 class ActiveBansSchema(Response):

@@ -80,6 +80,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "daily.daily": Endpoint("Daily counters: messages per day, domain, mailbox, direction and status (kept for "
                             "COUNTER_RETENTION_DAYS)", DailyListSchema, r.DailyCountsSchema),
     # status (live from mailcow)
+    "status.servers": Endpoint("Each mailcow server's reachability and fetch state", None, r.ServersSchema),
     "status.containers": Endpoint("mailcow's containers", None, r.ContainersSchema),
     "status.storage": Endpoint("mailcow's vmail disk usage", None, r.StorageSchema),
     "status.mailcow_version": Endpoint("mailcow's version and the latest release", None, r.ReleaseSchema),
@@ -265,6 +266,14 @@ def _responses(endpoint: str, info: Endpoint, has_path_params: bool, secured: bo
     return responses
 
 
+# Several mailcow servers (auth.current_scope reads it): every list, statistic, export and
+# live reading of the API takes one; what is not about one server does not.
+SERVER_PARAMETER = {"in": "query", "name": "server", "required": False, "schema": {"type": "string"},
+                    "description": "Only this mailcow server (one of /api/info's `servers`); absent: all of them"}
+WITHOUT_SERVER = {"health.health", "health.info", "openapi.openapi_json", "audit.audit", "alerts.alerts",
+                  "alerts.send_test", "status.servers", "status.app_version"}
+
+
 def _path_parameters(rule, endpoint: str) -> list[dict]:
     params = []
     for name in sorted(rule.arguments, key=lambda n: rule.rule.find(f"{n}>")):
@@ -302,6 +311,8 @@ def build_document(app) -> dict:
         parameters = list(path_params)
         if info.params is not None:
             parameters.append({"in": "query", "schema": info.params})
+        if rule.rule.startswith("/api/") and rule.endpoint not in WITHOUT_SERVER:
+            parameters.append(SERVER_PARAMETER)
         section = rule.endpoint.split(".", 1)[0]
         methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
         for method in methods:

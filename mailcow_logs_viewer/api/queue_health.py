@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify
 
 from ..queue_health import queue_health
 from .params import iso
-from .status import _marked, _read
+from . import live_servers
 
 bp = Blueprint("queue_health", __name__)
 
@@ -16,14 +16,14 @@ bp = Blueprint("queue_health", __name__)
 def current_queue_health():
     """The health of the queue as last read from mailcow (the live read /api/queue uses: cached,
     never waiting long on mailcow; 502 when it gave no answer yet) and that reading."""
-    reading, = _read("queue")
-    return queue_health(reading.value, time.time()), reading
+    answer = live_servers.read("queue")
+    return queue_health(answer.readings[0].value, time.time()), answer
 
 
 @bp.get("/queue/health")
 def health():
-    found, reading = current_queue_health()
+    found, answer = current_queue_health()
     body = asdict(found)
     body["buckets"] = list(body["buckets"])
-    body["fetched_at"] = iso(reading.fetched_at)
-    return jsonify(_marked(body, reading))
+    body["fetched_at"] = iso(answer.readings[0].fetched_at)
+    return jsonify(answer.marked(body))

@@ -5,6 +5,7 @@ import time
 
 from flask import Blueprint, current_app, jsonify
 
+from ..auth import current_scope
 from ..bans import active_bans
 from ..errors import ApiError
 from ..geo import GeoLookup
@@ -35,9 +36,9 @@ def _place(ip: str | None) -> dict:
 def bans():
     args = parse_args(BansSchema())
     now = int(time.time())
-    found = active_bans(now, args.get("ip"))
+    found = active_bans(now, args.get("ip"), current_scope())
     data = [{"network": b.network, "ip": b.ip, "banned_at": iso(b.banned_at), "until": iso(b.until),
-             "seconds_left": b.seconds_left, **_place(b.ip)} for b in found]
+             "seconds_left": b.seconds_left, **_place(b.ip), "server": b.server} for b in found]
     return jsonify({"total": len(data), "data": data})
 
 

@@ -8,13 +8,17 @@ background job (versions.py): a request never waits for GitHub.
 """
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, current_app, jsonify
 
 from .. import __version__
-from ..auth import current_scope
-from ..errors import ApiError
-from ..mailcow_live import LiveUnavailable, Reading, container_summary
+from ..auth import current_account, current_scope
+from ..queries.servers import server_states
+from ..mailcow_live import container_summary
 from ..versions import is_newer
+from . import live_servers
+from .serialize import answer
 from .params import QuerySchema, Text, iso, parse_args
 
 bp = Blueprint("status", __name__)
@@ -26,22 +30,6 @@ class SearchSchema(QuerySchema):
 
 def _runtime():
     return current_app.extensions["runtime"]
-
-
-def _read(*names: str) -> list[Reading]:
-    try:
-        return _runtime().live.read(*names)
-    except LiveUnavailable as error:
-        raise ApiError(502, f"mailcow could not be reached: {error.reason}") from None
-
-
-def _marked(body: dict, *readings: Reading) -> dict:
-    """An answer built from a stale reading says so, with when mailcow last answered."""
-    stale = [reading for reading in readings if reading.stale]
-    if stale:
-        body["stale"] = True
-        body.setdefault("fetched_at", iso(min(reading.fetched_at for reading in stale)))
-    return body
 
 
 def _search(items: list, needle: str | None, fields: tuple[str, ...]) -> list:
@@ -63,9 +51,10 @@ def _search(items: list, needle: str | None, fields: tuple[str, ...]) -> list:
 
 def _listing(part: str, fields: tuple[str, ...], only=lambda items: items):
     args = parse_args(SearchSchema())
-    reading, = _read(part)
+    answer = live_servers.read(part)
+    reading, = answer.readings
     items = _search(only(reading.value), args["search"], fields)
-    return jsonify(_marked({"total": len(items), "data": items, "fetched_at": iso(reading.fetched_at)}, reading))
+    return jsonify(answer.marked({"total": len(items), "data": items, "fetched_at": iso(reading.fetched_at)}))
 
 
 @bp.get("/queue")
@@ -80,35 +69,48 @@ def quarantine():
 
 # ------------------------------------------------------------------ status
 
+@bp.get("/servers")
+def servers():
+    """Each mailcow server's reachability and fetch state (the Status page's Servers card)."""
+    settings = current_app.config["SETTINGS"]
+    reach = {name: server.mailcow_state for name, server in _runtime().servers.items()}
+    return answer({"servers": server_states(current_account(), settings.servers, reach, int(time.time()))})
+
+
 @bp.get("/status/containers")
 def containers():
-    reading, = _read("containers")
-    return jsonify(_marked({"containers": reading.value, "summary": container_summary(reading.value)}, reading))
+    answer = live_servers.read("containers")
+    reading, = answer.readings
+    return jsonify(answer.marked({"containers": reading.value, "summary": container_summary(reading.value)}))
 
 
 @bp.get("/status/storage")
 def storage():
-    reading, = _read("storage")
-    return jsonify(_marked(dict(reading.value), reading))
+    answer = live_servers.read("storage")
+    reading, = answer.readings
+    body = dict(reading.value)
+    if len(answer.by_server) > 1:
+        body["servers"] = answer.by_server
+    return jsonify(answer.marked(body))
 
 
 @bp.get("/status/mailcow-info")
 def mailcow_info():
-    readings = _read("domains", "mailboxes", "aliases")
-    domains, mailboxes, aliases = (reading.value for reading in readings)
-    return jsonify(_marked({"domains": domains, "mailboxes": mailboxes, "aliases": aliases}, *readings))
+    answer = live_servers.read("domains", "mailboxes", "aliases")
+    domains, mailboxes, aliases = (reading.value for reading in answer.readings)
+    return jsonify(answer.marked({"domains": domains, "mailboxes": mailboxes, "aliases": aliases}))
 
 
 @bp.get("/status/summary")
 def summary():
     # The five parts are asked for together, so a slow mailcow costs one wait, not five.
-    readings = _read("containers", "storage", "domains", "mailboxes", "aliases")
-    found, disk, domains, mailboxes, aliases = (reading.value for reading in readings)
-    return jsonify(_marked({
+    answer = live_servers.read("containers", "storage", "domains", "mailboxes", "aliases")
+    found, disk, domains, mailboxes, aliases = (reading.value for reading in answer.readings)
+    return jsonify(answer.marked({
         "containers": container_summary(found),
         "storage": {"used_percent": disk["used_percent"], "used": disk["used"], "total": disk["total"]},
         "system": {"domains": domains["total"], "mailboxes": mailboxes["total"], "aliases": aliases["total"]},
-    }, *readings))
+    }))
 
 
 def _release_answer(current: str, key: str) -> dict:
@@ -132,8 +134,14 @@ def _release_answer(current: str, key: str) -> dict:
 
 @bp.get("/status/version")
 def mailcow_version():
-    reading, = _read("version")
-    return jsonify(_marked(_release_answer(reading.value, "mailcow"), reading))
+    answer = live_servers.read("version")
+    reading, = answer.readings
+    body = _release_answer(reading.value, "mailcow")
+    if len(answer.by_server) > 1:
+        body["servers"] = {name: {"current_version": version, "update_available": is_newer(body["latest_version"], version)
+                                  if body["latest_version"] and not body["error"] else False}
+                           for name, version in answer.by_server.items()}
+    return jsonify(answer.marked(body))
 
 
 @bp.get("/status/app-version")

@@ -25,6 +25,7 @@ class DailyCountRow:
     direction: str
     status: str
     messages: int
+    server: str         # the mailcow server the messages entered at
 
 
 @dataclass
@@ -60,10 +61,11 @@ def _filtered(scope: Scope, filters: dict):
 
 def _row(count: DailyCount) -> DailyCountRow:
     return DailyCountRow(day_text(count.day), count.domain, count.mailbox, count.direction, count.status,
-                         count.messages)
+                         count.messages, count.server)
 
 
-_ORDER = (DailyCount.day.desc(), DailyCount.domain, DailyCount.mailbox, DailyCount.direction, DailyCount.status)
+_ORDER = (DailyCount.day.desc(), DailyCount.domain, DailyCount.mailbox, DailyCount.direction, DailyCount.status,
+          DailyCount.server)
 
 
 def daily_counts(scope: Scope, filters: dict, limit: int) -> DailyCounts:

@@ -32,6 +32,7 @@ class DovecotLogItem:
     ip: str | None
     recipient: str | None
     correlation_key: str | None
+    server: str
 
 
 @dataclass
@@ -65,7 +66,7 @@ def _item(row: dict) -> DovecotLogItem:
         id=row["id"], time=iso(row["time"]), priority=row["priority"], message=row["message"], parsed=row["parsed"],
         kind=row["kind"], service=row["service"], user=row["user"], session=row["session"],
         message_id=row["message_id"], action=row["action"], folder=row["folder"], target=row["target"], ip=row["ip"],
-        recipient=row["recipient"], correlation_key=row.get("correlation_key"))
+        recipient=row["recipient"], correlation_key=row.get("correlation_key"), server=row["server"])
 
 
 def dovecot_page(scope: Scope, args: dict, search_cap: int | None) -> Page:
@@ -93,9 +94,10 @@ def message_dovecot_lines(message_id: int) -> list[tuple[str | None, DovecotStep
 def login_failures(scope: Scope, start: int | None, end: int | None, limit: int) -> LoginFailures:
     """Failed IMAP/POP3/ManageSieve logins by user and by IP: the attempts each login process
     reports when it disconnects (`auth failed, N attempts`), so each attempt counts once."""
+    servers, server_values = scope.servers_sql("server")
     where = "kind = 'auth_failure'" + (" AND time >= ?" if start is not None else "") + \
-        (" AND time <= ?" if end is not None else "")
-    params = [v for v in (start, end) if v is not None]
+        (" AND time <= ?" if end is not None else "") + servers
+    params = [v for v in (start, end) if v is not None] + server_values
     found = {}
     for name, column, other in (("by_user", "user", "ip"), ("by_ip", "ip", "user")):
         rows = database.execute_sql(

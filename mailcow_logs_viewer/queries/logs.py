@@ -33,6 +33,7 @@ class RspamdVerdict:
     sender_mime: str | None
     recipients_smtp: list[str]
     recipients_mime: list[str]
+    server: str
 
 
 @dataclass
@@ -56,6 +57,7 @@ class NetfilterItem:
     username: str | None
     auth_method: str | None
     action: str | None
+    server: str
 
 
 @dataclass
@@ -76,6 +78,7 @@ class PostfixLogItem:
     kind: str | None
     parsed: bool
     correlation_key: str | None
+    server: str
 
 
 @dataclass
@@ -92,12 +95,12 @@ def rspamd_verdict(row: dict) -> RspamdVerdict:
         required_score=row["required_score"], action=row["action"], symbols=decode_json(row["symbols"], {}),
         is_spam=row["is_spam"], direction=row["direction"], ip=row["ip"], user=row["user"],
         has_auth=row["has_auth"], size=row["size"], sender_smtp=row["sender_smtp"], sender_mime=row["sender_mime"],
-        recipients_smtp=decode_json(row["recipients_smtp"], []), recipients_mime=decode_json(row["recipients_mime"], []))
+        recipients_smtp=decode_json(row["recipients_smtp"], []), recipients_mime=decode_json(row["recipients_mime"], []), server=row["server"])
 
 
 def netfilter_item(row: NetfilterLine) -> NetfilterItem:
     return NetfilterItem(row.id, iso(row.time), row.priority, row.message, row.ip, row.rule_id, row.attempts_left,
-                         row.username, row.auth_method, row.action)
+                         row.username, row.auth_method, row.action, row.server)
 
 
 def _postfix_item(row: dict) -> PostfixLogItem:
@@ -106,7 +109,7 @@ def _postfix_item(row: dict) -> PostfixLogItem:
         message=row["message"], queue_id=row["queue_id"], message_id=row["message_id"] or row.get("leg_message_id"),
         sender=row["sender"] if row["sender"] is not None else row.get("leg_sender"), recipient=row["recipient"],
         status=row["status"], relay=row["relay"], delay=row["delay"], dsn=row["dsn"], kind=row["kind"],
-        parsed=row["parsed"], correlation_key=row.get("correlation_key"))
+        parsed=row["parsed"], correlation_key=row.get("correlation_key"), server=row["server"])
 
 
 def _with_leg_and_message(query, message_of_line: bool):

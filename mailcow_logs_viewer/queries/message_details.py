@@ -63,6 +63,7 @@ class LegItem:
     removed: bool
     client_ip: str | None
     lines: list[MessagePostfixLine]
+    server: str                     # a message relayed between our servers has a leg on each
 
 
 @dataclass
@@ -133,7 +134,7 @@ def _netfilter_around(scope: Scope, message: Message) -> list[NetfilterItem]:
     if not message.ip:
         return []
     rows = (NetfilterLine.select()
-            .where(*scope.line_filter(NetfilterLine), NetfilterLine.ip == message.ip,
+            .where(*scope.on_server(message.server).line_filter(NetfilterLine), NetfilterLine.ip == message.ip,
                    NetfilterLine.time.between(message.first_seen - NETFILTER_MARGIN, message.last_seen + NETFILTER_MARGIN))
             .order_by(NetfilterLine.time, NetfilterLine.id).limit(NETFILTER_LINES))
     return [netfilter_item(r) for r in rows]
@@ -186,6 +187,8 @@ def message_details(scope: Scope, correlation_key: str) -> MessageDetails | None
     """The message with this key and all its lines, or None when there is none (for this caller)."""
     if len(correlation_key) > 128:
         return None
+    # The key names one message on whichever server: a server picked for the lists does not hide it.
+    scope = scope.on_server(None)
     message = Message.get_or_none(Message.correlation_key == correlation_key, *scope.message_filter())
     if message is None:
         return None
@@ -221,7 +224,8 @@ def message_details(scope: Scope, correlation_key: str) -> MessageDetails | None
         outcomes=[_outcome(o, dovecot, related) for o in outcomes],
         dovecot=[line for _, line in dovecot],
         legs=[LegItem(leg["queue_id"], _leg_role(leg, message, i), iso(leg["first_time"]), iso(leg["last_time"]),
-                      leg["removed"], leg["client_ip"], [items[line["id"]] for line in lines_by_leg.get(leg["id"], [])])
+                      leg["removed"], leg["client_ip"], [items[line["id"]] for line in lines_by_leg.get(leg["id"], [])],
+                      leg["server"])
               for i, leg in enumerate(legs)],
         related=related,
         raw_lines_removed=bool(message.raw_lines_removed),

@@ -59,6 +59,7 @@ class MessageSummary:
     queue_ids: list[str]
     size: int | None
     reject_reason: str | None
+    server: str                    # the mailcow server where it entered (README, counting rules)
 
 
 @dataclass
@@ -110,14 +111,14 @@ def summary_fields(message: Message, visible: frozenset[str] | None = None) -> d
         is_spam=message.is_spam, user=message.user, ip=message.ip, recipients=recipients,
         recipient_count=message.recipient_count,
         queue_ids=message.queue_ids.split() if message.queue_ids else [], size=message.size,
-        reject_reason=message.reject_reason)
+        reject_reason=message.reject_reason, server=message.server)
 
 
 def count_messages(scope: Scope, args: dict, cap: int | None = None) -> int:
-    # The hourly counters count every message: they answer only for a caller who sees all.
-    metric = hourly_metric(args) if not scope.message_filter() else None
+    # The hourly counters count every message (per server): they answer only for a caller who sees all.
+    metric = hourly_metric(args) if scope.is_admin else None
     if metric is not None:
-        return hourly_counts(args.get("start_date"), args.get("end_date"))[metric]
+        return hourly_counts(args.get("start_date"), args.get("end_date"), scope)[metric]
     return capped_count(filtered_messages(scope, args, (Message.id,)), cap)
 
 

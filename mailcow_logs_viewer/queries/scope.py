@@ -10,10 +10,15 @@ Within a message a caller sees every recipient when the message is theirs to beg
 or their domain sent it: they chose the recipients), otherwise only their own recipients; the
 others are a count (`recipient_count`), never addresses. `message_filter()` is the SQL side of
 the rule, `owns()` / `sees_recipient()` the same rule for one row already read.
+
+With several mailcow servers the scope also says which of them the caller asked for
+(`server=`; None: all). Every stored row carries its server, and a message is counted under
+the server where it entered (README, counting rules): `servers_filter(model)` is that
+condition for any table, and every other filter here includes it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import reduce
 from operator import or_
 
@@ -35,10 +40,25 @@ class Scope:
     username: str = ""                          # who signed in (the audit log names them)
     addresses: frozenset[str] = frozenset()     # mailbox user: the mailbox and its aliases, lower case
     domains: frozenset[str] = frozenset()       # domain admin: their domains, lower case
+    servers: frozenset[str] | None = None       # the mailcow servers asked for; None: all of them
 
     @property
     def is_admin(self) -> bool:
         return self.role == ADMIN_ROLE
+
+    def on_server(self, name: str | None) -> "Scope":
+        """This caller looking at one server (`server=`), or at all of them (None)."""
+        return replace(self, servers=frozenset({name}) if name else None)
+
+    def servers_filter(self, model) -> list:
+        """Rows of `model` (any table with a `server` column) on the servers asked for."""
+        return [] if self.servers is None else [model.server.in_(sorted(self.servers))]
+
+    def servers_sql(self, column: str) -> tuple[str, list]:
+        """servers_filter as an AND clause of SQL text, for the queries written as text."""
+        if self.servers is None:
+            return "", []
+        return f" AND {column} IN ({', '.join('?' for _ in self.servers)})", sorted(self.servers)
 
     # ---- SQL: which rows ---------------------------------------------------------------------
     def _matches(self, column):
@@ -50,12 +70,12 @@ class Scope:
         return reduce(or_, [_like_suffix(column, "@" + domain) for domain in sorted(self.domains)], SQL("0"))
 
     def message_filter(self) -> list:
-        """Extra conditions on messages for this caller (none for an admin)."""
+        """Extra conditions on messages for this caller (none for an admin of every server)."""
         if self.is_admin:
-            return []
+            return self.servers_filter(Message)
         ours = Recipient.select(SQL("1")).where((Recipient.message_ref == Message.id)
                                                  & (self._matches(Recipient.recipient) | self._matches(Recipient.orig_to)))
-        return [self._matches(Message.sender) | fn.EXISTS(ours)]
+        return self.servers_filter(Message) + [self._matches(Message.sender) | fn.EXISTS(ours)]
 
     def _visible_row(self):
         """A recipient row this caller may see on mail they did not send (sees_recipient in SQL)."""
@@ -79,11 +99,12 @@ class Scope:
         The raw logs are the admin's (auth.py refuses their routes to everyone else); should a
         line query be reached anyway, a Postfix line shows only when it names one of ours and
         the other logs show nothing."""
+        servers = self.servers_filter(model)
         if self.is_admin:
-            return []
+            return servers
         if model is PostfixLine:
-            return [self._matches(PostfixLine.sender) | self._matches(PostfixLine.recipient)
-                    | self._matches(PostfixLine.orig_to)]
+            return servers + [self._matches(PostfixLine.sender) | self._matches(PostfixLine.recipient)
+                              | self._matches(PostfixLine.orig_to)]
         return [SQL("0")]
 
     # ---- one row already read ----------------------------------------------------------------

@@ -8,10 +8,10 @@ from peewee import fn
 
 from ..db import database
 from ..models import DovecotLine, Gap, ImportState, Message, NetfilterLine, PostfixLine, RspamdRow, State
-from ..traffic import Traffic
+from ..traffic import Traffic, TrafficSummary
 from .counts import hourly_counts, row_count
 from .results import iso
-from .scope import Scope
+from .scope import ADMIN, Scope
 
 SOURCE_TABLES = (("postfix", PostfixLine), ("rspamd", RspamdRow), ("netfilter", NetfilterLine), ("dovecot", DovecotLine))
 GAPS_READ, GAPS_SHOWN = 100, 10
@@ -24,6 +24,7 @@ class GapItem:
     end: str
     estimated_missed: int
     detected_at: str
+    server: str
 
 
 @dataclass
@@ -78,28 +79,49 @@ class SettingsInfo:
     recent_incomplete_correlations: list[IncompleteMessage]
 
 
-def _incomplete():
-    return Message.select(Message.id).where(Message.is_complete == False)  # noqa: E712
+def _incomplete(scope: Scope):
+    return Message.select(Message.id).where(Message.is_complete == False, *scope.servers_filter(Message))  # noqa: E712
 
 
-def import_status(scope: Scope, now: int) -> dict[str, ImportSource]:
-    states = {s.source: s for s in ImportState.select()}
+def _latest(values):
+    return max((v for v in values if v is not None), default=None)
+
+
+def _traffic(source: str, servers: list[str], now: int) -> TrafficSummary:
+    """What fetching `source` cost the servers asked for, added up."""
+    parts = [Traffic(source, server).summary(now) for server in servers]
+    def total(field):
+        known = [getattr(p, field) for p in parts if getattr(p, field) is not None]
+        return sum(known) if known else None
+    return TrafficSummary(*(total(field) for field in TrafficSummary._fields))
+
+
+def import_status(scope: Scope, now: int, servers: list[str]) -> dict[str, ImportSource]:
+    """Per source, the fetch state of the `servers` in the scope (all configured ones by
+    default): counts added up, the latest times, each server's error named."""
+    servers = [name for name in servers if scope.servers is None or name in scope.servers]
+    states: dict[str, list[ImportState]] = {}
+    for state in ImportState.select().where(*scope.servers_filter(ImportState)).order_by(ImportState.server):
+        states.setdefault(state.source, []).append(state)
     gaps: dict[str, list[GapItem]] = {}
-    for gap in Gap.select().order_by(Gap.start_time.desc()).limit(GAPS_READ):
+    for gap in Gap.select().where(*scope.servers_filter(Gap)).order_by(Gap.start_time.desc()).limit(GAPS_READ):
         gaps.setdefault(gap.source, []).append(GapItem(iso(gap.start_time), iso(gap.end_time), gap.estimated_missed,
-                                                       iso(gap.detected_at)))
+                                                       iso(gap.detected_at), gap.server))
+    several = len(servers) > 1
     result = {}
     for source, model in SOURCE_TABLES:
-        state = states.get(source)
+        mine = states.get(source, [])
         source_gaps = gaps.get(source, [])
-        traffic = Traffic(source).summary(now)
+        traffic = _traffic(source, servers, now)
+        errors = [f"{s.server}: {s.last_error}" if several else s.last_error for s in mine if s.last_error]
         result[source] = ImportSource(
-            last_import=iso(state.last_import) if state else None,
-            last_fetch_run=iso(state.last_fetch_run) if state else None,
-            total_entries=row_count(model),
-            oldest_entry=iso(model.select(fn.MIN(model.time)).scalar()),
-            unparsed=state.unparsed if state else 0,
-            last_error=state.last_error if state else None,
+            last_import=iso(_latest(s.last_import for s in mine)),
+            last_fetch_run=iso(_latest(s.last_fetch_run for s in mine)),
+            total_entries=row_count(model) if scope.servers is None else
+            model.select(model.id).where(*scope.servers_filter(model)).count(),
+            oldest_entry=iso(model.select(fn.MIN(model.time)).where(*scope.servers_filter(model)).scalar()),
+            unparsed=sum(s.unparsed for s in mine),
+            last_error="; ".join(errors) or None,
             gaps=len(source_gaps),
             estimated_missed=sum(g.estimated_missed for g in source_gaps),
             recent_gaps=source_gaps[:GAPS_SHOWN],
@@ -113,10 +135,11 @@ def _last_run(runner, name: str):
 
 
 def correlation_status(scope: Scope, runner) -> CorrelationStatus:
-    total = hourly_counts()["total"]
+    total = hourly_counts(scope=scope)["total"]
     # Incomplete messages are the few recent ones: count those, not the many complete ones.
-    complete = total - _incomplete().count()
-    expired = Message.select(Message.id).where(Message.expired_unlinked == True).count()  # noqa: E712
+    complete = total - _incomplete(scope).count()
+    expired = (Message.select(Message.id)
+               .where(Message.expired_unlinked == True, *scope.servers_filter(Message)).count())  # noqa: E712
     last = State.get_or_none(State.key == "correlate_postfix")
     last_update = max(filter(None, (_last_run(runner, "complete_correlations"), _last_run(runner, "fetch_logs"))),
                       default=None)
@@ -161,7 +184,7 @@ def background_jobs(runner, settings) -> dict:
             job["schedule"] = f"Daily at {status.daily_at} ({settings.timezone})"
             job["retention"] = f"{settings.retention_days} days"
         if name == "complete_correlations":
-            job["pending_items"] = _incomplete().count()
+            job["pending_items"] = _incomplete(ADMIN).count()
         if status.last_result:
             job["last_result"] = status.last_result
         jobs[name] = job
@@ -178,7 +201,8 @@ def recent_incomplete(scope: Scope, now: int) -> list[IncompleteMessage]:
 
 def settings_info(scope: Scope, configuration: dict, variables: list[dict], alerts: dict, runner, settings,
                   now: int) -> SettingsInfo:
-    return SettingsInfo(configuration, variables, import_status(scope, now), correlation_status(scope, runner),
+    servers = [server.name for server in settings.servers]
+    return SettingsInfo(configuration, variables, import_status(scope, now, servers), correlation_status(scope, runner),
                         background_jobs(runner, settings), alerts, recent_incomplete(scope, now))
 
 

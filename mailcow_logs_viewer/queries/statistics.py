@@ -111,33 +111,37 @@ def blocked_ip_counts(start: int, limit: int, end: int | None = None, scope: Sco
                 .limit(limit).tuples())
 
 
-def _rejected(start: int, end: int) -> tuple[int, int]:
+def _rejected(scope: Scope, start: int, end: int) -> tuple[int, int]:
     """(permanent, temporary) refusals among the rejected messages first seen in the window."""
+    servers, values = scope.servers_sql("m.server")
     permanent, total = database.execute_sql(
         "SELECT COALESCE(SUM(EXISTS (SELECT 1 FROM recipient r WHERE r.message_ref = m.id AND r.dsn LIKE '5%')), 0), "
-        "COUNT(*) FROM message m WHERE m.final_status = 'rejected' AND m.first_seen BETWEEN ? AND ?",
-        (start, end)).fetchone()
+        f"COUNT(*) FROM message m WHERE m.final_status = 'rejected' AND m.first_seen BETWEEN ? AND ?{servers}",
+        (start, end, *values)).fetchone()
     return permanent, total - permanent
 
 
-def _discarded(start: int, end: int) -> int:
+def _discarded(scope: Scope, start: int, end: int) -> int:
     """Messages with a recipient a Sieve rule discarded, from the partial index of discarded
     recipients: few rows, whatever the traffic."""
+    servers, values = scope.servers_sql("message.server")
     return database.execute_sql(
         "SELECT COUNT(DISTINCT recipient.message_ref) FROM recipient JOIN message ON message.id = "
-        "recipient.message_ref WHERE recipient.status = 'discarded' AND message.first_seen BETWEEN ? AND ?",
-        (start, end)).fetchone()[0]
+        f"recipient.message_ref WHERE recipient.status = 'discarded' AND message.first_seen BETWEEN ? AND ?{servers}",
+        (start, end, *values)).fetchone()[0]
 
 
 def dashboard(scope: Scope, now: int) -> Dashboard:
     """The counters of the windows ending at `now` (the request's `end`, or the present)."""
-    day, week, month = (hourly_counts(now - days * DAY, now) for days in (1, 7, 30))
-    permanent_day, temporary_day = _rejected(now - DAY, now)
-    permanent_week, temporary_week = _rejected(now - 7 * DAY, now)
-    first, last = database.execute_sql("SELECT MIN(first_seen), MAX(first_seen) FROM message").fetchone()
+    day, week, month = (hourly_counts(now - days * DAY, now, scope) for days in (1, 7, 30))
+    permanent_day, temporary_day = _rejected(scope, now - DAY, now)
+    permanent_week, temporary_week = _rejected(scope, now - 7 * DAY, now)
+    servers, values = scope.servers_sql("server")
+    first, last = database.execute_sql(f"SELECT MIN(first_seen), MAX(first_seen) FROM message WHERE 1{servers}",
+                                       values).fetchone()
     return Dashboard(
         messages={"24h": day["total"], "7d": week["total"], "30d": month["total"]},
-        discarded={"24h": _discarded(now - DAY, now), "7d": _discarded(now - 7 * DAY, now)},
+        discarded={"24h": _discarded(scope, now - DAY, now), "7d": _discarded(scope, now - 7 * DAY, now)},
         spam={"24h": day["spam"], "7d": week["spam"],
               "percentage_24h": round(100.0 * day["spam"] / day["total"], 2) if day["total"] else 0.0},
         failed_deliveries={"24h": day["bounced"], "7d": week["bounced"]},
@@ -153,8 +157,9 @@ def dashboard(scope: Scope, now: int) -> Dashboard:
 def timeline(scope: Scope, now: int, hours: int) -> list[TimelineBucket]:
     last = now // HOUR
     first = last - hours + 1
-    rows = database.execute_sql("SELECT hour, total, spam, bounced, rejected FROM message_hour "
-                                "WHERE hour BETWEEN ? AND ?", (first, last)).fetchall()
+    servers, values = scope.servers_sql("server")
+    rows = database.execute_sql("SELECT hour, SUM(total), SUM(spam), SUM(bounced), SUM(rejected) FROM message_hour "
+                                f"WHERE hour BETWEEN ? AND ?{servers} GROUP BY hour", (first, last, *values)).fetchall()
     by_hour = {hour: counts for hour, *counts in rows}
     buckets = []
     for hour in range(first, last + 1):
@@ -165,11 +170,12 @@ def timeline(scope: Scope, now: int, hours: int) -> list[TimelineBucket]:
 
 def top_spam_triggers(scope: Scope, since: int, end: int, limit: int) -> list[Trigger]:
     # Symbols that pushed spam towards its verdict (positive score), counted once per row.
+    servers, values = scope.servers_sql("rspamd_row.server")
     rows = database.execute_sql(
         "SELECT symbol.key, COUNT(*) AS n, ROUND(AVG(json_extract(symbol.value, '$.score')), 2) "
         "FROM rspamd_row, json_each(rspamd_row.symbols) AS symbol "
-        "WHERE rspamd_row.is_spam = 1 AND rspamd_row.time BETWEEN ? AND ? AND json_extract(symbol.value, '$.score') > 0 "
-        "GROUP BY symbol.key ORDER BY n DESC, symbol.key LIMIT ?", (since, end, limit)).fetchall()
+        "WHERE rspamd_row.is_spam = 1 AND rspamd_row.time BETWEEN ? AND ? AND json_extract(symbol.value, '$.score') > 0"
+        f"{servers} GROUP BY symbol.key ORDER BY n DESC, symbol.key LIMIT ?", (since, end, *values, limit)).fetchall()
     return [Trigger(*row) for row in rows]
 
 

@@ -113,6 +113,8 @@ class InfoSchema(Response):
     auth_enabled = Bool()
     role = Str(metadata={"description": "The caller's role: admin, domain_admin or mailbox"})
     username = Str(metadata={"description": "Who signed in (empty without a login)"})
+    servers = StrList(metadata={"description": "The mailcow servers' names, as configured; each API route "
+                                               "takes one of them as `server=`"})
 
 
 # ------------------------------------------------------------------ this document

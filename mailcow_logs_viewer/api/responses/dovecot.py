@@ -22,6 +22,7 @@ class DovecotLogSchema(Response):
     ip = Str(nullable=True)
     recipient = Str(nullable=True, metadata={"description": "The Postfix recipient this delivery line is linked to"})
     correlation_key = Str(nullable=True)
+    server = Str(metadata={"description": "The mailcow server that logged it"})
 
 
 class DovecotLogListSchema(PageEnvelope):

@@ -23,6 +23,7 @@ class QueueItemSchema(Response):
     recipients = StrList()
     recipients_parsed = Many(RecipientParsedSchema)
     arrival = Time(nullable=True)
+    server = Str(metadata={"description": "The mailcow server whose queue holds it"})
 
 
 class QueueSchema(Response):
@@ -31,6 +32,8 @@ class QueueSchema(Response):
     fetched_at = Time(nullable=True)
     stale = Bool(optional=True, metadata={"description": "Present (true) when mailcow was too slow to answer and "
                                            "this is its last answer, from fetched_at"})
+    unavailable_servers = MapOf(Str(), optional=True, metadata={
+        "description": "Servers that gave no answer (name -> why); the answer is the others'"})
 
 
 class QuarantineItemSchema(Response):
@@ -45,6 +48,7 @@ class QuarantineItemSchema(Response):
     virus_flag = Bool()
     qid = Str(nullable=True)
     notified = Bool()
+    server = Str(metadata={"description": "The mailcow server whose quarantine holds it"})
 
 
 class QuarantineSchema(Response):
@@ -53,6 +57,8 @@ class QuarantineSchema(Response):
     fetched_at = Time(nullable=True)
     stale = Bool(optional=True, metadata={"description": "Present (true) when mailcow was too slow to answer and "
                                            "this is its last answer, from fetched_at"})
+    unavailable_servers = MapOf(Str(), optional=True, metadata={
+        "description": "Servers that gave no answer (name -> why); the answer is the others'"})
 
 
 # ------------------------------------------------------------------ status
@@ -61,6 +67,8 @@ class LiveAnswer(Response):
     """mailcow-backed answers: when mailcow is slow, its last answer, marked (mailcow_live.py)."""
     stale = Bool(optional=True, metadata={"description": "Present (true) when mailcow was too slow to answer and "
                                            "this is its last answer, from fetched_at"})
+    unavailable_servers = MapOf(Str(), optional=True, metadata={
+        "description": "Servers that gave no answer (name -> why); the answer is the others'"})
     fetched_at = Time(optional=True, metadata={"description": "When mailcow gave a stale answer"})
 
 
@@ -69,6 +77,7 @@ class ContainerSchema(Response):
     state = Str()
     started_at = Time(nullable=True)
     image = Str(nullable=True)
+    server = Str(metadata={"description": "The mailcow server it runs on (with several, containers are keyed server/name)"})
 
 
 class ContainerSummarySchema(Response):
@@ -89,6 +98,8 @@ class StorageSchema(LiveAnswer):
     used = Str()
     total = Str()
     used_percent = Str()
+    server = Str(optional=True, metadata={"description": "With several servers: whose disk this is (the fullest)"})
+    servers = MapOf(fields.Dict(), optional=True, metadata={"description": "With several servers: each one's disk"})
 
 
 class ReleaseSchema(LiveAnswer):
@@ -100,6 +111,8 @@ class ReleaseSchema(LiveAnswer):
     published_at = Str(nullable=True)
     release_url = Str(nullable=True)
     error = Str(nullable=True, metadata={"description": "Why the last release check failed"})
+    servers = MapOf(fields.Dict(), optional=True, metadata={
+        "description": "mailcow, with several servers: each one's current_version and update_available"})
 
 
 class ActiveCountsSchema(Response):

@@ -54,6 +54,7 @@ class MessageSummaryFields(Response):
     queue_ids = StrList()
     size = Int(nullable=True)
     reject_reason = Str(nullable=True)
+    server = Str(metadata={"description": "The mailcow server where the message entered (README, counting rules)"})
 
 
 class MessageSummarySchema(MessageSummaryFields):
@@ -92,6 +93,7 @@ class RspamdVerdictSchema(Response):
     sender_mime = Str(nullable=True)
     recipients_smtp = StrList()
     recipients_mime = StrList()
+    server = Str(metadata={"description": "The mailcow server whose Rspamd scanned it"})
 
 
 class MessagePostfixLineSchema(Response):
@@ -119,6 +121,7 @@ class NetfilterItemSchema(Response):
     username = Str(nullable=True)
     auth_method = Str(nullable=True)
     action = Str(nullable=True)
+    server = Str(metadata={"description": "The mailcow server that logged it"})
 
 
 class RedirectSchema(Response):
@@ -158,6 +161,7 @@ class LegSchema(Response):
     removed = Bool()
     client_ip = Str(nullable=True)
     lines = Many(MessagePostfixLineSchema)
+    server = Str(metadata={"description": "The mailcow server of this queue id: a message relayed between our servers has a leg on each"})
 
 
 class RelatedMessageSchema(Response):
@@ -218,6 +222,7 @@ class PostfixLogSchema(Response):
     kind = Str(nullable=True)
     parsed = Bool()
     correlation_key = Str(nullable=True)
+    server = Str(metadata={"description": "The mailcow server that logged it"})
 
 
 class PostfixLogListSchema(PageEnvelope):

@@ -46,6 +46,7 @@ class GapSchema(Response):
     end = Time()
     estimated_missed = Int()
     detected_at = Time()
+    server = Str(metadata={"description": "The mailcow server whose list had the gap"})
 
 
 class ImportSourceSchema(Response):
@@ -70,6 +71,28 @@ class ImportStatusSchema(Response):
     rspamd = One(ImportSourceSchema)
     netfilter = One(ImportSourceSchema)
     dovecot = One(ImportSourceSchema)
+
+
+class GapSummarySchema(Response):
+    count = Int()
+    estimated_missed = Int()
+    last_end = Time(nullable=True, metadata={"description": "The end of the newest gap"})
+
+
+class ServerStateSchema(Response):
+    name = Str()
+    url = Str()
+    reachable = Bool(nullable=True, metadata={"description": "null: not asked yet"})
+    last_success = Time(nullable=True)
+    last_error = Str(nullable=True)
+    last_error_at = Time(nullable=True)
+    sources = One(ImportStatusSchema)
+    gaps = One(GapSummarySchema)
+    traffic_bytes_per_day = MapOf(Int(nullable=True), metadata={"description": "By source"})
+
+
+class ServersSchema(Response):
+    servers = Many(ServerStateSchema, metadata={"description": "In configured order"})
 
 
 class CorrelationStatusSchema(Response):

@@ -146,6 +146,7 @@ class DailyCountRowSchema(Response):
     direction = Str()
     status = Str()
     messages = Int()
+    server = Str(metadata={"description": "The mailcow server the messages entered at"})
 
 
 class DayTotalSchema(Response):

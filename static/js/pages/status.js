@@ -31,7 +31,7 @@ async function renderServers() {
         const s = sources[name];
         return h("div", { "data-source": name }, h("span", { class: "mono" }, name), " ",
           s.last_error ? badge("failing", "red", s.last_error) : null,
-          `${fmtNumber(s.stored)} stored`, s.last_fetch_run ? [" · fetched ", timeEl(s.last_fetch_run, { short: true })] : null);
+          `${fmtNumber(s.total_entries)} stored`, s.last_fetch_run ? [" · fetched ", timeEl(s.last_fetch_run, { short: true })] : null);
       })),
       h("td", { class: "num" }, Number(gaps.count) > 0
         ? badge(`${fmtNumber(gaps.count)} (~${fmtNumber(gaps.estimated_missed)} lines)`, "amber") : "0"),
