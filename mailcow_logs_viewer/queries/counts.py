@@ -53,11 +53,12 @@ def hourly_metric(args: dict) -> str | None:
     return None
 
 
-_counts: dict[str, tuple[tuple, int]] = {}
+_counts: dict[tuple, tuple[tuple, int]] = {}
 
 
-def row_count(model) -> int:
-    """COUNT(*) of a whole table, recounted only when its first or last id moved.
+def row_count(model, scope: Scope = ADMIN) -> int:
+    """COUNT(*) of a whole table (of the servers in `scope`), recounted only when its first
+    or last id moved.
 
     Counting millions of lines on every page view grows with the data; rows are added at
     the end (new ids) and removed from the start (retention), so an unchanged MIN(id) and
@@ -68,10 +69,11 @@ def row_count(model) -> int:
     # Two statements: SQLite answers a lone MIN or MAX of the rowid from the b-tree's edge,
     # but both in one SELECT make it scan the table.
     bounds = tuple(database.execute_sql(f"SELECT {edge}(id) FROM {table}").fetchone()[0] for edge in ("MIN", "MAX"))
-    cached = _counts.get(table)
+    key = (table, scope.servers)
+    cached = _counts.get(key)
     if cached is None or cached[0] != bounds:
-        cached = (bounds, model.select(model.id).count())
-        _counts[table] = cached
+        cached = (bounds, model.select(model.id).where(*scope.servers_filter(model)).count())
+        _counts[key] = cached
     return cached[1]
 
 

@@ -76,7 +76,7 @@ def dovecot_page(scope: Scope, args: dict, search_cap: int | None) -> Page:
                 .join(Message, join_type=JOIN.LEFT_OUTER, on=(Message.id == DovecotLine.message_ref))
                 .order_by(*order).dicts())
         return [_item(r) for r in rows]
-    return _page(DovecotLine, dovecot_filters(scope, args), args, search_cap, rows_of)
+    return _page(scope, DovecotLine, dovecot_filters(scope, args), args, search_cap, rows_of)
 
 
 def dovecot_for_export(scope: Scope, args: dict, limit: int):

@@ -123,18 +123,19 @@ def _with_leg_and_message(query, message_of_line: bool):
             .join(Message, join_type=JOIN.LEFT_OUTER, on=on_message))
 
 
-def _total(model, where: list, search: bool, search_cap: int | None) -> int:
-    """The whole table's count is cached; a text search stops counting at MAX_SEARCH_RESULTS."""
-    if not where:
-        return row_count(model)
+def _total(scope: Scope, model, where: list, search: bool, search_cap: int | None) -> int:
+    """The whole table's count (a server's) is cached; a text search stops counting at
+    MAX_SEARCH_RESULTS."""
+    if scope.is_admin and len(where) == len(scope.line_filter(model)):   # no filter but the servers'
+        return row_count(model, scope)
     return capped_count(select_where(model, where, model.id), search_cap if search else None)
 
 
-def _page(model, where: list, args: dict, search_cap: int | None, rows_of) -> Page:
+def _page(scope: Scope, model, where: list, args: dict, search_cap: int | None, rows_of) -> Page:
     """A page of a log table, newest first. Past the last match there is nothing to read: a
     deep `page=` answers from the total alone, and a page inside is found on the time index."""
     page, limit = args["page"], args["limit"]
-    total = _total(model, where, bool(args.get("search")), search_cap)
+    total = _total(scope, model, where, bool(args.get("search")), search_cap)
     offset = (page - 1) * limit
     exact = not args.get("search") or total < (search_cap or 0)
     if offset >= total and exact:
@@ -146,7 +147,7 @@ def _page(model, where: list, args: dict, search_cap: int | None, rows_of) -> Pa
 def postfix_page(scope: Scope, args: dict, search_cap: int | None) -> Page:
     def rows_of(query, order):
         return [_postfix_item(r) for r in _with_leg_and_message(query, True).order_by(*order).dicts()]
-    return _page(PostfixLine, postfix_filters(scope, args), args, search_cap, rows_of)
+    return _page(scope, PostfixLine, postfix_filters(scope, args), args, search_cap, rows_of)
 
 
 def rspamd_page(scope: Scope, args: dict, search_cap: int | None) -> Page:
@@ -156,11 +157,11 @@ def rspamd_page(scope: Scope, args: dict, search_cap: int | None) -> Page:
                 .order_by(*order).dicts())
         return [RspamdLogItem(r["id"], rspamd_verdict(r), r["correlation_key"], r["parsed"],
                               ABSENT if r["parsed"] else decode_json(r["raw"], r["raw"])) for r in rows]
-    return _page(RspamdRow, rspamd_filters(scope, args), args, search_cap, rows_of)
+    return _page(scope, RspamdRow, rspamd_filters(scope, args), args, search_cap, rows_of)
 
 
 def netfilter_page(scope: Scope, args: dict, search_cap: int | None) -> Page:
-    return _page(NetfilterLine, netfilter_filters(scope, args), args, search_cap,
+    return _page(scope, NetfilterLine, netfilter_filters(scope, args), args, search_cap,
                  lambda query, order: [netfilter_item(r) for r in query])
 
 

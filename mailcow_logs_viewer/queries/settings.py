@@ -117,8 +117,7 @@ def import_status(scope: Scope, now: int, servers: list[str]) -> dict[str, Impor
         result[source] = ImportSource(
             last_import=iso(_latest(s.last_import for s in mine)),
             last_fetch_run=iso(_latest(s.last_fetch_run for s in mine)),
-            total_entries=row_count(model) if scope.servers is None else
-            model.select(model.id).where(*scope.servers_filter(model)).count(),
+            total_entries=row_count(model, scope),
             oldest_entry=iso(model.select(fn.MIN(model.time)).where(*scope.servers_filter(model)).scalar()),
             unparsed=sum(s.unparsed for s in mine),
             last_error="; ".join(errors) or None,
