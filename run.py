@@ -19,7 +19,7 @@ import signal
 import sys
 import time
 
-from mailcow_logs_viewer.config import SettingsError, load_settings
+from mailcow_logs_viewer.config import SERVER_NAME_PATTERN as _SERVER_NAME, SettingsError, load_settings
 from mailcow_logs_viewer.db import StorageError
 
 
@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     importer.add_argument("--retain", choices=("keep", "expire"), default="keep",
                           help="keep: the imported range survives the daily clean-up (default); "
                                "expire: RETENTION_DAYS applies to it like to fetched lines")
+    importer.add_argument("--server", help="the server that wrote these logs (default SERVER_NAME, else the host "
+                                           "of MAILCOW_URL, else 'mailcow')")
     commands.add_parser("simulate", help="run only the simulated mailcow", add_help=False)
     report = commands.add_parser("report", help="print the digest (the daily e-mail) of a range")
     report.add_argument("--since", default="24h", help="how far back: 90m, 24h, 7d (default 24h)")
@@ -96,7 +98,7 @@ def _fetch_once(settings) -> int:
     from mailcow_logs_viewer.db import open_database
     from mailcow_logs_viewer.runtime import Runtime
 
-    open_database(settings.database_path)
+    open_database(settings.database_path, server_name=settings.server_name)
     runtime = Runtime(settings)
     try:
         runtime.refresh_domains()
@@ -124,9 +126,13 @@ def _import(settings, args) -> int:
     except (ZoneInfoNotFoundError, ValueError):
         print(f"configuration error: --tz: unknown time zone (got {args.tz!r})", file=sys.stderr)
         return 2
-    open_database(settings.database_path)
+    server = args.server or settings.server_name
+    if not _SERVER_NAME.match(server):
+        print(f"configuration error: --server: is not a server name (got {server!r})", file=sys.stderr)
+        return 2
+    open_database(settings.database_path, server_name=settings.server_name)
     try:
-        report = import_files(args.files, year=args.year, tz=tz, retain=args.retain == "keep")
+        report = import_files(args.files, year=args.year, tz=tz, retain=args.retain == "keep", server=server)
     except OSError as error:
         print(f"import failed: {error}", file=sys.stderr)
         return 1
@@ -156,7 +162,7 @@ def _report(settings, since: str, as_html: bool) -> int:
     if len(since) < 2 or since[-1] not in units or not since[:-1].isdigit() or int(since[:-1]) == 0:
         print(f"report: --since must be like 90m, 24h or 7d (got {since!r})", file=sys.stderr)
         return 2
-    open_database(settings.database_path)
+    open_database(settings.database_path, server_name=settings.server_name)
     now = int(time.time())
     client = MailcowClient(settings.mailcow_url, settings.mailcow_api_key, settings.mailcow_api_timeout,
                            settings.mailcow_verify_ssl)
@@ -199,7 +205,7 @@ def _forget(settings, address: str) -> int:
     if not (local and at and domain) or any(c.isspace() or c == "\x00" for c in address.strip()):
         print(f"forget: ADDRESS must be an e-mail address such as name@example.org (got {address!r})", file=sys.stderr)
         return 2
-    open_database(settings.database_path)
+    open_database(settings.database_path, server_name=settings.server_name)
     removed = forget(address)
     for table, rows in removed:
         print(f"{table}: {rows}")

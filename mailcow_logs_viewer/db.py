@@ -156,8 +156,8 @@ def _migration_8_audit_log(db: SqliteDatabase) -> None:
 
 def _migration_9_tiers(db: SqliteDatabase) -> None:
     """Version 9: the longer memory in tiers (issue 15): messages outlive their raw lines,
-    daily counters outlive the messages. Existing messages are counted from what they are now."""
-    from .daily_counts import recount
+    daily counters outlive the messages. Existing messages are counted from what they are now,
+    by migration 10 (the counters' key has a server since then, which messages get there)."""
     from .models import DailyCount, Message
 
     for column in ("raw_lines_removed INTEGER NOT NULL DEFAULT 0", "spam_action VARCHAR(255)", "spam_symbols TEXT",
@@ -166,14 +166,54 @@ def _migration_9_tiers(db: SqliteDatabase) -> None:
             db.execute_sql(f"ALTER TABLE message ADD COLUMN {column}")
     db.create_tables([DailyCount])
     Message._schema.create_indexes(safe=True)     # message_with_raw_lines; existing ones are kept
-    recount()
 
 
+def _rebuild(db: SqliteDatabase, model, copy_sql: str, params: tuple) -> None:
+    """A table whose key changes: SQLite cannot alter a primary key, so a new table is made from
+    the model and filled from the old one."""
+    table = model._meta.table_name
+    db.execute_sql(f'ALTER TABLE "{table}" RENAME TO "{table}_old"')
+    db.create_tables([model])
+    db.execute_sql(copy_sql.format(new=table, old=f"{table}_old"), params)
+    db.execute_sql(f'DROP TABLE "{table}_old"')
+
+
+def _migration_10_servers(db: SqliteDatabase, server_name: str) -> None:
+    """Version 10: several mailcow servers (issue 15). Every existing line, row, message, leg and
+    gap was the one server's: a `server` column with that name as its constant DEFAULT (O(1) in
+    SQLite: old rows are not rewritten). The log tables' unique key gains the server (an index
+    rebuild); import_state and daily_count, keyed by it, are rebuilt."""
+    from .daily_counts import count_uncounted
+    from .models import LOG_TABLES, DailyCount, Gap, ImportState, Leg, Message
+
+    quoted = server_name.replace("'", "''")
+    for model in (*LOG_TABLES, Message, Leg, Gap):
+        table = model._meta.table_name
+        if "server" not in {c.name for c in db.get_columns(table)}:
+            db.execute_sql(f"ALTER TABLE \"{table}\" ADD COLUMN server VARCHAR(255) NOT NULL DEFAULT '{quoted}'")
+    for model in LOG_TABLES:
+        key = "row_key" if model._meta.table_name == "rspamd_row" else "line_key"
+        db.execute_sql(f'DROP INDEX IF EXISTS "{model._meta.table_name}_time_{key}"')
+    for model in (*LOG_TABLES, Message):
+        model._schema.create_indexes(safe=True)
+    _rebuild(db, ImportState, "INSERT INTO {new} (server, source, last_import, last_fetch_run, last_error, unparsed, "
+             "fetched, stored) SELECT ?, source, last_import, last_fetch_run, last_error, unparsed, fetched, stored "
+             "FROM {old}", (server_name,))
+    _rebuild(db, DailyCount, "INSERT INTO {new} (day, server, domain, mailbox, direction, status, messages) "
+             "SELECT day, ?, domain, mailbox, direction, status, messages FROM {old}", (server_name,))
+    count_uncounted()     # a file from before version 9: its messages start the counters
+    # Per-server state kept under keys: what fetching cost, the queues the blacklist hides.
+    for prefix in ("fetch_traffic:", "blacklist_hidden_queues"):
+        db.execute_sql("UPDATE state SET key = ? || ':' || ? || substr(key, ?) WHERE key LIKE ?",
+                       (prefix.rstrip(":"), server_name, len(prefix.rstrip(":")) + 1, prefix.rstrip(":") + "%"))
 
 
 # MIGRATIONS[n] upgrades a file from version n+1 to n+2. Version 1 is the first release's schema.
 MIGRATIONS = [_migration_2_message_search, _migration_3_hourly_counts, _migration_4_alerts, _migration_5_mailbox_stage,
-              _migration_6_message_order, _migration_7_delivery_delays, _migration_8_audit_log, _migration_9_tiers]
+              _migration_6_message_order, _migration_7_delivery_delays, _migration_8_audit_log, _migration_9_tiers,
+              _migration_10_servers]
+# Migrations that need to know which server an existing single-server file's rows came from.
+_NEEDS_SERVER_NAME = {_migration_10_servers}
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
@@ -227,8 +267,10 @@ def _set_query_only(value: int) -> None:
         pass
 
 
-def open_database(path: Path | str) -> SqliteDatabase:
-    """Bind the deferred database to `path` and bring its schema to SCHEMA_VERSION."""
+def open_database(path: Path | str, server_name: str | None = None) -> SqliteDatabase:
+    """Bind the deferred database to `path` and bring its schema to SCHEMA_VERSION.
+    `server_name` (settings.server_name) is the server an older single-server file's rows
+    belong to; only a file from before several servers needs it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _check_is_database(path)
@@ -236,14 +278,14 @@ def open_database(path: Path | str) -> SqliteDatabase:
         database.close()
     database.init(str(path), pragmas=PRAGMAS, check_same_thread=False)
     try:
-        migrate(database)
+        migrate(database, server_name)
     except DatabaseError as error:
         database.close()
         raise StorageError(f"{path} could not be opened: {error}") from None
     return database
 
 
-def migrate(db: SqliteDatabase) -> int:
+def migrate(db: SqliteDatabase, server_name: str | None = None) -> int:
     """Create or upgrade the schema; returns the version the file had before."""
     from .models import ALL_TABLES
 
@@ -258,7 +300,14 @@ def migrate(db: SqliteDatabase) -> int:
             db.execute_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return 0
     for step in range(max(version, 1), SCHEMA_VERSION):
+        migration = MIGRATIONS[step - 1]
+        if migration in _NEEDS_SERVER_NAME and not server_name:
+            raise StorageError("the database is from before several servers: the server its rows came from "
+                               "must be named (open_database(..., server_name=settings.server_name))")
         with db.atomic("IMMEDIATE"):
-            MIGRATIONS[step - 1](db)
+            if migration in _NEEDS_SERVER_NAME:
+                migration(db, server_name)
+            else:
+                migration(db)
             db.execute_sql(f"PRAGMA user_version = {step + 1}")
     return version

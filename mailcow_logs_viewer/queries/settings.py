@@ -92,7 +92,7 @@ def import_status(scope: Scope, now: int) -> dict[str, ImportSource]:
     for source, model in SOURCE_TABLES:
         state = states.get(source)
         source_gaps = gaps.get(source, [])
-        traffic = Traffic(source).summary(now)
+        traffic = Traffic.of_every_server(source).summary(now)
         result[source] = ImportSource(
             last_import=iso(state.last_import) if state else None,
             last_fetch_run=iso(state.last_fetch_run) if state else None,
