@@ -260,15 +260,14 @@ def _serve(settings) -> int:
         print(f"cannot listen on {settings.app_host}:{settings.app_port}: {error.strerror or error}", file=sys.stderr)
         return 2
 
-    simulator = None
+    simulator, simulators = None, []
     if settings.demo:
-        from mailcow_logs_viewer.simulator import start_demo_mailcow
         # The simulated history is generated afresh, relative to now, at every start: yesterday's
         # demo database would hold the same mail a second time at other times.
         for suffix in ("", "-wal", "-shm"):
             settings.database_path.with_name(settings.database_path.name + suffix).unlink(missing_ok=True)
-        simulator = start_demo_mailcow()
-        settings = settings.replace(mailcow_url=simulator.url, mailcow_api_key=simulator.api_key)
+        settings, simulators = _demo_mailcows(settings)
+        simulator = simulators[0]
         if settings.auth_enabled:
             settings = _demo_sign_in(settings, simulator, server.effective_port)
     runtime = Runtime(settings)
@@ -280,8 +279,8 @@ def _serve(settings) -> int:
     signal.signal(signal.SIGTERM, _stop)
     runtime.start()
     print(f"Mailcow Logs Viewer on http://{settings.app_host}:{server.effective_port}/"
-          + (f" (demo: simulated mailcow at {settings.mailcow_url}; no release checks against GitHub)"
-             if simulator else ""), flush=True)
+          + (" (demo: simulated mailcows " + ", ".join(f"{m.name} at {m.url}" for m in settings.servers)
+             + "; no release checks against GitHub)" if simulator else ""), flush=True)
     if simulator is not None:
         print(_demo_sign_in_hint(settings), flush=True)
     try:
@@ -291,9 +290,26 @@ def _serve(settings) -> int:
     finally:
         server.close()
         runtime.stop()
-        if simulator is not None:
-            simulator.stop()
+        for each in simulators:
+            each.stop()
     return 0
+
+
+def _demo_mailcows(settings):
+    """Two simulated mailcows with domains of their own: mx1 (example.org, example.net) and mx2
+    (example.com, less traffic); the settings then name them as MAILCOW_INSTANCES would."""
+    from mailcow_logs_viewer.config import MailcowServer
+    from mailcow_logs_viewer.simulator import SimulatedMailcow, TrafficGenerator, start_demo_mailcow
+
+    mx1 = start_demo_mailcow()
+    mx2 = SimulatedMailcow(TrafficGenerator(seed=2, rate_per_hour=20, domains=("example.com",), alias_domains=(),
+                                            queue_lifetime=3 * 3600), api_key=mx1.api_key)
+    mx2.preload(6)
+    mx2.start("127.0.0.1", 0)
+    mx2.start_live(interval=5.0)
+    servers = tuple(MailcowServer(name, sim.url, sim.api_key, settings.mailcow_api_timeout, settings.mailcow_verify_ssl)
+                    for name, sim in (("mx1", mx1), ("mx2", mx2)))
+    return settings.replace(instances=servers, mailcow_url=mx1.url, mailcow_api_key=mx1.api_key), [mx1, mx2]
 
 
 if __name__ == "__main__":

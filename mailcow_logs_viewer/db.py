@@ -202,6 +202,9 @@ def _migration_10_servers(db: SqliteDatabase, server_name: str) -> None:
     _rebuild(db, DailyCount, "INSERT INTO {new} (day, server, domain, mailbox, direction, status, messages) "
              "SELECT day, ?, domain, mailbox, direction, status, messages FROM {old}", (server_name,))
     count_uncounted()     # a file from before version 9: its messages start the counters
+    # The domains mailcow named so far were the one server's (domains.py keeps them per server).
+    db.execute_sql("INSERT OR REPLACE INTO state (key, value) SELECT 'local_domains:' || ?, json_group_object(domain, kind) "
+                   "FROM local_domain WHERE kind != 'configured' HAVING count(*) > 0", (server_name,))
     # Per-server state kept under keys: what fetching cost, the queues the blacklist hides.
     for prefix in ("fetch_traffic:", "blacklist_hidden_queues"):
         db.execute_sql("UPDATE state SET key = ? || ':' || ? || substr(key, ?) WHERE key LIKE ?",
