@@ -19,7 +19,7 @@ import signal
 import sys
 import time
 
-from mailcow_logs_viewer.config import SettingsError, load_settings
+from mailcow_logs_viewer.config import SERVER_NAME_PATTERN as _SERVER_NAME, SettingsError, load_settings
 from mailcow_logs_viewer.db import StorageError
 
 
@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     importer.add_argument("--retain", choices=("keep", "expire"), default="keep",
                           help="keep: the imported range survives the daily clean-up (default); "
                                "expire: RETENTION_DAYS applies to it like to fetched lines")
+    importer.add_argument("--server", help="the server that wrote these logs (default SERVER_NAME, else the host "
+                                           "of MAILCOW_URL, else 'mailcow')")
     commands.add_parser("simulate", help="run only the simulated mailcow", add_help=False)
     report = commands.add_parser("report", help="print the digest (the daily e-mail) of a range")
     report.add_argument("--since", default="24h", help="how far back: 90m, 24h, 7d (default 24h)")
@@ -96,7 +98,7 @@ def _fetch_once(settings) -> int:
     from mailcow_logs_viewer.db import open_database
     from mailcow_logs_viewer.runtime import Runtime
 
-    open_database(settings.database_path)
+    open_database(settings.database_path, server_name=settings.server_name)
     runtime = Runtime(settings)
     try:
         runtime.refresh_domains()
@@ -124,9 +126,13 @@ def _import(settings, args) -> int:
     except (ZoneInfoNotFoundError, ValueError):
         print(f"configuration error: --tz: unknown time zone (got {args.tz!r})", file=sys.stderr)
         return 2
-    open_database(settings.database_path)
+    server = args.server or settings.server_name
+    if not _SERVER_NAME.match(server):
+        print(f"configuration error: --server: is not a server name (got {server!r})", file=sys.stderr)
+        return 2
+    open_database(settings.database_path, server_name=settings.server_name)
     try:
-        report = import_files(args.files, year=args.year, tz=tz, retain=args.retain == "keep")
+        report = import_files(args.files, year=args.year, tz=tz, retain=args.retain == "keep", server=server)
     except OSError as error:
         print(f"import failed: {error}", file=sys.stderr)
         return 1
@@ -156,7 +162,7 @@ def _report(settings, since: str, as_html: bool) -> int:
     if len(since) < 2 or since[-1] not in units or not since[:-1].isdigit() or int(since[:-1]) == 0:
         print(f"report: --since must be like 90m, 24h or 7d (got {since!r})", file=sys.stderr)
         return 2
-    open_database(settings.database_path)
+    open_database(settings.database_path, server_name=settings.server_name)
     now = int(time.time())
     client = MailcowClient(settings.mailcow_url, settings.mailcow_api_key, settings.mailcow_api_timeout,
                            settings.mailcow_verify_ssl)
@@ -199,7 +205,7 @@ def _forget(settings, address: str) -> int:
     if not (local and at and domain) or any(c.isspace() or c == "\x00" for c in address.strip()):
         print(f"forget: ADDRESS must be an e-mail address such as name@example.org (got {address!r})", file=sys.stderr)
         return 2
-    open_database(settings.database_path)
+    open_database(settings.database_path, server_name=settings.server_name)
     removed = forget(address)
     for table, rows in removed:
         print(f"{table}: {rows}")
@@ -254,15 +260,14 @@ def _serve(settings) -> int:
         print(f"cannot listen on {settings.app_host}:{settings.app_port}: {error.strerror or error}", file=sys.stderr)
         return 2
 
-    simulator = None
+    simulator, simulators = None, []
     if settings.demo:
-        from mailcow_logs_viewer.simulator import start_demo_mailcow
         # The simulated history is generated afresh, relative to now, at every start: yesterday's
         # demo database would hold the same mail a second time at other times.
         for suffix in ("", "-wal", "-shm"):
             settings.database_path.with_name(settings.database_path.name + suffix).unlink(missing_ok=True)
-        simulator = start_demo_mailcow()
-        settings = settings.replace(mailcow_url=simulator.url, mailcow_api_key=simulator.api_key)
+        settings, simulators = _demo_mailcows(settings)
+        simulator = simulators[0]
         if settings.auth_enabled:
             settings = _demo_sign_in(settings, simulator, server.effective_port)
     runtime = Runtime(settings)
@@ -274,8 +279,8 @@ def _serve(settings) -> int:
     signal.signal(signal.SIGTERM, _stop)
     runtime.start()
     print(f"Mailcow Logs Viewer on http://{settings.app_host}:{server.effective_port}/"
-          + (f" (demo: simulated mailcow at {settings.mailcow_url}; no release checks against GitHub)"
-             if simulator else ""), flush=True)
+          + (" (demo: simulated mailcows " + ", ".join(f"{m.name} at {m.url}" for m in settings.servers)
+             + "; no release checks against GitHub)" if simulator else ""), flush=True)
     if simulator is not None:
         print(_demo_sign_in_hint(settings), flush=True)
     try:
@@ -285,9 +290,26 @@ def _serve(settings) -> int:
     finally:
         server.close()
         runtime.stop()
-        if simulator is not None:
-            simulator.stop()
+        for each in simulators:
+            each.stop()
     return 0
+
+
+def _demo_mailcows(settings):
+    """Two simulated mailcows with domains of their own: mx1 (example.org, example.net) and mx2
+    (example.com, less traffic); the settings then name them as MAILCOW_INSTANCES would."""
+    from mailcow_logs_viewer.config import MailcowServer
+    from mailcow_logs_viewer.simulator import SimulatedMailcow, TrafficGenerator, start_demo_mailcow
+
+    mx1 = start_demo_mailcow()
+    mx2 = SimulatedMailcow(TrafficGenerator(seed=2, rate_per_hour=20, domains=("example.com",), alias_domains=(),
+                                            queue_lifetime=3 * 3600), api_key=mx1.api_key)
+    mx2.preload(6)
+    mx2.start("127.0.0.1", 0)
+    mx2.start_live(interval=5.0)
+    servers = tuple(MailcowServer(name, sim.url, sim.api_key, settings.mailcow_api_timeout, settings.mailcow_verify_ssl)
+                    for name, sim in (("mx1", mx1), ("mx2", mx2)))
+    return settings.replace(instances=servers, mailcow_url=mx1.url, mailcow_api_key=mx1.api_key), [mx1, mx2]
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ def lightmeter() -> None:
         for path in files:
             with tempfile.TemporaryDirectory() as data:
                 open_database(Path(data) / "import.db")
-                import_files([str(path)], year=year)
+                import_files([str(path)], year=year, server="mx")
                 Correlator().run()
                 from mailcow_logs_viewer.models import Message
                 total += Counter(m.final_status for m in Message.select(Message.final_status))

@@ -37,7 +37,7 @@ def create_app(settings, runtime=None) -> Flask:
     app.config["SETTINGS"] = settings
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False
-    open_database(settings.database_path)
+    open_database(settings.database_path, server_name=settings.server_name)
     app.extensions["runtime"] = runtime or Runtime(settings)
     register_error_handlers(app)
     install_host_check(app)

@@ -21,8 +21,12 @@ _KEEP_SECONDS = 3 * 86400
 
 
 class Blacklist:
-    def __init__(self, addresses: tuple[str, ...]):
+    """For the lines of one server: queue ids are that server's."""
+
+    def __init__(self, addresses: tuple[str, ...], server: str):
         self.addresses = frozenset(a.lower() for a in addresses)
+        self.server = server
+        self._state_key = f"{_STATE_KEY}:{server}"
         self._pending_purge: set[str] = set()
 
     def __bool__(self) -> bool:
@@ -32,13 +36,13 @@ class Blacklist:
         return bool(address) and address.lower() in self.addresses
 
     def _hidden(self) -> dict[str, int]:
-        row = State.get_or_none(State.key == _STATE_KEY)
+        row = State.get_or_none(State.key == self._state_key)
         return json.loads(row.value) if row else {}
 
     def _save_hidden(self, hidden: dict[str, int]) -> None:
         cutoff = int(time.time()) - _KEEP_SECONDS
         hidden = {q: t for q, t in hidden.items() if t >= cutoff}
-        State.insert(key=_STATE_KEY, value=json.dumps(hidden)).on_conflict_replace().execute()
+        State.insert(key=self._state_key, value=json.dumps(hidden)).on_conflict_replace().execute()
 
     def filter_postfix(self, rows: list[PostfixRow]) -> list[PostfixRow]:
         if not self.addresses:
@@ -83,9 +87,9 @@ class Blacklist:
             return
         queues = sorted(self._pending_purge)
         with database.atomic("IMMEDIATE"):
-            PostfixLine.delete().where(PostfixLine.queue_id.in_(queues)).execute()
+            PostfixLine.delete().where(PostfixLine.queue_id.in_(queues), PostfixLine.server == self.server).execute()
         # A correlation pass may already have made a message of the early lines.
-        Correlator().forget_queues(queues)
+        Correlator().forget_queues(self.server, queues)
         self._pending_purge.clear()
 
     def filter_dovecot(self, rows: list[DovecotRow]) -> list[DovecotRow]:

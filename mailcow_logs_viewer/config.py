@@ -20,12 +20,37 @@ from .alerts.settings import ALERT_ENV_VARIABLES, AlertSettings, AlertSettingsEr
 DEMO_API_KEY = "DEMO-SIMULATED-MAILCOW"
 
 
+# A server's name in MAILCOW_INSTANCES: it becomes part of variable names (MAILCOW_MX1_URL).
+_INSTANCE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
+# SERVER_NAME of a single server may be its host name (the default), dots included.
+SERVER_NAME_PATTERN = _SERVER_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
+# With no MAILCOW_URL to take a host from (importing files, `forget`).
+FALLBACK_SERVER_NAME = "mailcow"
+
+
 class SettingsError(ValueError):
     """A setting is missing or malformed; `variable` names the environment variable."""
 
     def __init__(self, variable: str, problem: str):
         super().__init__(f"{variable}: {problem}")
         self.variable = variable
+
+
+@dataclass(frozen=True)
+class MailcowServer:
+    """One mailcow server to fetch from; `name` is what rows, filters and the UI call it."""
+    name: str
+    url: str
+    api_key: str = dataclasses.field(repr=False)
+    api_timeout: float = 30.0
+    verify_ssl: bool = True
+
+
+def default_server_name(url: str) -> str:
+    """The host of the URL as a server name (an IPv6 host's colons become dashes)."""
+    host = (urlsplit(url).hostname or "").lower() if url else ""
+    name = re.sub(r"[^a-z0-9.-]", "-", host).strip("-.")[:63]
+    return name or FALLBACK_SERVER_NAME
 
 
 @dataclass(frozen=True)
@@ -82,11 +107,31 @@ class Settings:
     public_url: str = ""
     domain_admins: tuple = ()        # (mailbox, (domain, ...)) pairs, all lower case
     demo: bool = False
+    # MAILCOW_INSTANCES (several servers); empty: the one server of MAILCOW_URL (see `servers`).
+    instances: tuple[MailcowServer, ...] = ()
+    explicit_server_name: str = ""          # SERVER_NAME as given; "" for the default
     alerts: AlertSettings = dataclasses.field(default_factory=AlertSettings, repr=False)
 
     @property
     def database_path(self) -> Path:
         return Path(self.data_dir) / self.database_file
+
+    @property
+    def server_name(self) -> str:
+        """The single server's name, and the server an older single-server database's rows
+        belong to: SERVER_NAME, else the first instance, else the host of MAILCOW_URL."""
+        if self.explicit_server_name:
+            return self.explicit_server_name
+        return self.instances[0].name if self.instances else default_server_name(self.mailcow_url)
+
+    @property
+    def servers(self) -> tuple[MailcowServer, ...]:
+        """Every server to fetch from, in configured order. Derived here rather than stored for
+        one server, so that `replace(mailcow_url=...)` (the demo, tests) moves the server too."""
+        if self.instances:
+            return self.instances
+        return (MailcowServer(self.server_name, self.mailcow_url, self.mailcow_api_key, self.mailcow_api_timeout,
+                              self.mailcow_verify_ssl),)
 
     @property
     def mailcow_sign_in(self) -> bool:
@@ -231,7 +276,76 @@ class _EnvSchema(Schema):
 
 
 _SCHEMA_VARIABLES = tuple(field.data_key for field in _EnvSchema().fields.values())
-ENV_VARIABLES = _SCHEMA_VARIABLES + ALERT_ENV_VARIABLES
+# Read beside the schema (_servers): the Settings page lists the servers on their own.
+SERVER_VARIABLES = ("MAILCOW_INSTANCES", "SERVER_NAME")
+ENV_VARIABLES = _SCHEMA_VARIABLES + SERVER_VARIABLES + ALERT_ENV_VARIABLES
+# Per server of MAILCOW_INSTANCES: MAILCOW_<NAME>_URL and so on (<NAME> upper case, `-` -> `_`).
+INSTANCE_VARIABLE_SUFFIXES = ("URL", "API_KEY", "VERIFY_SSL", "API_TIMEOUT")
+
+
+def instance_variable(name: str, suffix: str) -> str:
+    return f"MAILCOW_{name.upper().replace('-', '_')}_{suffix}"
+
+
+def is_instance_variable(variable: str) -> bool:
+    """A per-server variable's name (whatever the server), for code that clears the environment."""
+    return variable.startswith("MAILCOW_") and variable.endswith(tuple("_" + s for s in INSTANCE_VARIABLE_SUFFIXES))
+
+
+class _InstanceSchema(Schema):
+    url = fields.Url(data_key="URL", schemes={"http", "https"}, require_tld=False, required=True)
+    api_key = fields.String(data_key="API_KEY", validate=validate.Length(min=1), required=True)
+    api_timeout = fields.Float(data_key="API_TIMEOUT", validate=validate.Range(min=1, max=600))
+    verify_ssl = _Bool(data_key="VERIFY_SSL")
+
+
+def _instances(environ: dict[str, str], listed: str, values: dict) -> tuple[MailcowServer, ...]:
+    """MAILCOW_INSTANCES=mx1,mx2 and each server's variables; SettingsError naming the bad one."""
+    names = [part.strip() for part in listed.split(",") if part.strip()]
+    if not names:
+        raise SettingsError("MAILCOW_INSTANCES", "names no server (e.g. MAILCOW_INSTANCES=mx1,mx2)")
+    servers = []
+    for name in names:
+        if not _INSTANCE_NAME.match(name):
+            raise SettingsError("MAILCOW_INSTANCES", f"{name!r} is not a server name (lower case letters, digits "
+                                                     "and '-', at most 31, starting with a letter or digit)")
+        if name in (s.name for s in servers):
+            raise SettingsError("MAILCOW_INSTANCES", f"{name!r} is listed twice")
+        given = {suffix: environ[instance_variable(name, suffix)] for suffix in INSTANCE_VARIABLE_SUFFIXES
+                 if environ.get(instance_variable(name, suffix), "") != ""}
+        try:
+            loaded = _InstanceSchema().load(given)
+        except ValidationError as error:
+            suffix, messages = sorted(error.normalized_messages().items())[0]
+            variable = instance_variable(name, suffix)
+            problem = (messages[0] if isinstance(messages, list) else str(messages)).rstrip(".")
+            if problem.startswith("Missing data"):
+                problem = "is required (the address of this mailcow and a read-only API key)"
+            elif suffix != "API_KEY":
+                problem = f"{problem} (got {given[suffix]!r})"
+            raise SettingsError(variable, problem) from None
+        servers.append(MailcowServer(name, loaded["url"].rstrip("/"), loaded["api_key"],
+                                     loaded.get("api_timeout", values.get("mailcow_api_timeout", 30.0)),
+                                     loaded.get("verify_ssl", values.get("mailcow_verify_ssl", True))))
+    return tuple(servers)
+
+
+def _servers(environ: dict[str, str], values: dict) -> None:
+    """MAILCOW_INSTANCES and SERVER_NAME into `values`: the instances, and the first server's URL
+    and key as mailcow_url / mailcow_api_key (sign-in with mailcow, the live reads' default)."""
+    listed = environ.get("MAILCOW_INSTANCES") or None
+    name = environ.get("SERVER_NAME") or None
+    if listed is not None:
+        values["instances"] = _instances(environ, listed, values)
+        first = values["instances"][0]
+        values.update(mailcow_url=first.url, mailcow_api_key=first.api_key)
+        if name is not None and name not in {s.name for s in values["instances"]}:
+            raise SettingsError("SERVER_NAME", f"must be one of MAILCOW_INSTANCES (got {name!r})")
+    elif name is not None and not _SERVER_NAME.match(name):
+        raise SettingsError("SERVER_NAME", f"is not a server name (lower case letters, digits, '.' and '-', "
+                                           f"at most 63; got {name!r})")
+    if name is not None:
+        values["explicit_server_name"] = name
 
 
 def _check_sign_in(values: dict, id_variable: str, needs: tuple) -> None:
@@ -282,6 +396,7 @@ def load_settings(environ: dict[str, str], demo: bool = False, need_mailcow: boo
     # Without a login, listening on every interface would publish the logs to the network:
     # only loopback unless APP_HOST says otherwise (the Docker image sets APP_HOST=0.0.0.0).
     values.setdefault("app_host", "0.0.0.0" if values.get("auth_enabled") else "127.0.0.1")
+    _servers(environ, values)
     if demo:
         values.setdefault("mailcow_url", "http://127.0.0.1")
         values.setdefault("mailcow_api_key", DEMO_API_KEY)

@@ -101,37 +101,38 @@ class Correlator:
         # Raw cursor: this reads every line once, and Peewee's row wrapping would dominate.
         rows = database.execute_sql(
             "SELECT id, time, kind, queue_id, message_id, sender, client_ip, client_host, sasl_username, size, "
-            "nrcpt, line_key, status, linked_queue_id, dsn FROM postfix_line WHERE id > ? ORDER BY id LIMIT ?",
+            "nrcpt, line_key, status, linked_queue_id, dsn, server FROM postfix_line WHERE id > ? ORDER BY id LIMIT ?",
             (cursor, LINE_BATCH)).fetchall()
         if not rows:
             return 0, 0, set()
         queue_ids = sorted({r[3] for r in rows if r[3]})
-        open_legs: dict[str, dict] = {}
+        # Queue ids are unique per server only: legs are known by (server, queue id).
+        open_legs: dict[tuple[str, str], dict] = {}
         for part in chunks(queue_ids):
             for leg in dicts(f"SELECT * FROM leg WHERE queue_id IN ({marks(part)}) AND removed = 0", part):
-                current = open_legs.get(leg["queue_id"])
+                current = open_legs.get((leg["server"], leg["queue_id"]))
                 if current is None or leg["first_time"] > current["first_time"]:
-                    open_legs[leg["queue_id"]] = leg
+                    open_legs[(leg["server"], leg["queue_id"])] = leg
         next_leg_id = (Leg.select(Leg.id).order_by(Leg.id.desc()).limit(1).scalar() or 0) + 1
         changed: dict[int, dict] = {}
         new_legs: list[dict] = []
-        noqueue: list[tuple[int, int, int]] = []
-        hops: list[tuple[str, int]] = []
+        noqueue: list[tuple[int, int, int, str]] = []
+        hops: list[tuple[str, str, int]] = []
         for (line_id, when, kind, queue_id, message_id, sender, client_ip, client_host, sasl_username,
-             size, nrcpt, key, status, linked_queue_id, dsn) in rows:
+             size, nrcpt, key, status, linked_queue_id, dsn, server) in rows:
             if not queue_id:
                 if kind == "noqueue_reject":
-                    noqueue.append((line_id, when, key))
+                    noqueue.append((line_id, when, key, server))
                 continue
-            leg = open_legs.get(queue_id)
+            leg = open_legs.get((server, queue_id))
             if leg is None:
                 leg = {"id": next_leg_id, "queue_id": queue_id, "message_ref": None, "role": "primary",
                        "message_id": None, "sender": None, "client_ip": None, "client_host": None,
                        "sasl_username": None, "size": None, "nrcpt": None, "parent_queue_id": None,
                        "notice_for": None, "removed": False, "first_time": when, "last_time": when,
-                       "settled": False}
+                       "server": server, "settled": False}
                 next_leg_id += 1
-                open_legs[queue_id] = leg
+                open_legs[(server, queue_id)] = leg
                 new_legs.append(leg)
             leg["first_time"] = min(leg["first_time"], when)
             leg["last_time"] = max(leg["last_time"], when)
@@ -142,7 +143,7 @@ class Correlator:
             if kind in custody.TEMPORARY_REFUSALS and (dsn or "").startswith("4"):
                 leg["refused_temp"] = True
             if kind == "delivery" and linked_queue_id and status == "sent":
-                hops.append((linked_queue_id, when))
+                hops.append((server, linked_queue_id, when))
             if is_probe(kind, status, leg["sender"]):
                 leg["role"] = "probe"
             if client_ip and not leg["client_ip"]:
@@ -159,17 +160,17 @@ class Correlator:
                 leg["meaningful"] = True
             if kind == "removed":
                 leg["removed"] = True
-                del open_legs[queue_id]     # a later line with this id is a new message (queue id reuse)
+                del open_legs[(server, queue_id)]     # a later line with this id is a new message (queue id reuse)
             changed[leg["id"]] = leg
 
         touched: set[int] = set()
         with database.atomic("IMMEDIATE"):
             self._save_legs(changed.values(), {leg["id"] for leg in new_legs})
             conn = database.connection()
-            keys = {line_id: correlation_key("noqueue", str(key)) for line_id, _, key in noqueue}
-            ids = self._messages_for_keys({keys[line_id]: when for line_id, when, _ in noqueue})
+            keys = {line_id: correlation_key("noqueue", str(key)) for line_id, _, key, _ in noqueue}
+            ids = self._messages_for_keys({keys[line_id]: (when, server) for line_id, when, _, server in noqueue})
             conn.executemany("UPDATE postfix_line SET message_ref = ? WHERE id = ?",
-                             [(ids[keys[line_id]], line_id) for line_id, _, _ in noqueue])
+                             [(ids[keys[line_id]], line_id) for line_id, _, _, _ in noqueue])
             touched |= set(ids.values())
             touched |= self._assign_legs([leg for leg in changed.values()])
             touched |= custody.join_hops(hops)
@@ -179,7 +180,7 @@ class Correlator:
     def _save_legs(self, legs, new_ids: set[int]) -> None:
         columns = ("queue_id", "message_ref", "role", "message_id", "sender", "client_ip", "client_host",
                    "sasl_username", "size", "nrcpt", "parent_queue_id", "notice_for", "removed", "first_time",
-                   "last_time")
+                   "last_time", "server")
         inserts, updates = [], []
         leg_values = itemgetter(*columns)
         for leg in legs:
@@ -219,7 +220,7 @@ class Correlator:
             leg["key"] = keyed[-1][1] if keyed and keyed[-1][0] is leg else None
             if leg["message_id"]:
                 by_message_id.setdefault(leg["message_id"], []).append(leg)
-        ids = self._messages_for_keys({key: leg["first_time"] for leg, key in reversed(keyed)})
+        ids = self._messages_for_keys({key: (leg["first_time"], leg["server"]) for leg, key in reversed(keyed)})
         for leg, key in keyed:
             leg["message_ref"] = ids[key]
         database.connection().executemany("UPDATE leg SET message_ref = ?, role = ? WHERE id = ?",
@@ -229,17 +230,18 @@ class Correlator:
         touched |= {leg["message_ref"] for leg in legs if leg["message_ref"] is not None}
         return touched
 
-    def _messages_for_keys(self, first_seen_by_key: dict[str, int]) -> dict[str, int]:
-        """Message ids for these keys, creating the messages that do not exist yet (batched)."""
+    def _messages_for_keys(self, first_seen_by_key: dict[str, tuple[int, str]]) -> dict[str, int]:
+        """Message ids for these keys -> (first seen, server), creating the messages that do not
+        exist yet (batched). The server is a first guess: the recompute sets the entry server."""
         if not first_seen_by_key:
             return {}
         conn = database.connection()
         now = int(self.clock())
         conn.executemany(
-            "INSERT OR IGNORE INTO message (correlation_key, first_seen, last_seen, updated_at, queue_ids, recipients, "
-            "recipient_count, direction, final_status, is_complete, is_spam, has_postfix, has_rspamd, "
-            "expired_unlinked) VALUES (?, ?, ?, ?, '', '', 0, 'unknown', 'pending', 0, 0, 0, 0, 0)",
-            [(key, when, when, now) for key, when in first_seen_by_key.items()])
+            "INSERT OR IGNORE INTO message (correlation_key, first_seen, last_seen, updated_at, server, queue_ids, "
+            "recipients, recipient_count, direction, final_status, is_complete, is_spam, has_postfix, has_rspamd, "
+            "expired_unlinked) VALUES (?, ?, ?, ?, ?, '', '', 0, 'unknown', 'pending', 0, 0, 0, 0, 0)",
+            [(key, when, when, now, server) for key, (when, server) in first_seen_by_key.items()])
         ids = {}
         for part in chunks(list(first_seen_by_key)):
             ids.update({key: message for message, key in conn.execute(
@@ -269,7 +271,7 @@ class Correlator:
 
     def _assign_rspamd(self) -> tuple[int, set[int]]:
         columns = (RspamdRow.id, RspamdRow.time, RspamdRow.message_id, RspamdRow.sender_smtp,
-                   RspamdRow.recipients_smtp, RspamdRow.parsed)
+                   RspamdRow.recipients_smtp, RspamdRow.parsed, RspamdRow.server)
         cursor = _cursor("correlate_rspamd")
         # Rows without a message-id that found no Postfix leg yet are retried while young.
         max_age = int(self.clock()) - 24 * 3600
@@ -289,13 +291,13 @@ class Correlator:
         """Each row to the message of its message-id (or, without one, of its sender and
         recipients around its time); moves the cursor in the same transaction."""
         with database.atomic("IMMEDIATE"):
-            with_id = [(row_id, when, correlation_key("msgid", message_id))
-                       for row_id, when, message_id, _, _, parsed in rows if parsed and message_id]
-            ids = self._messages_for_keys({key: when for _, when, key in reversed(with_id)})
-            links = custody.scanned_transactions([(ids[key], row_id) for row_id, _, key in with_id])
-            for row_id, when, message_id, sender, recipients, parsed in rows:
+            with_id = [(row_id, when, correlation_key("msgid", message_id), server)
+                       for row_id, when, message_id, _, _, parsed, server in rows if parsed and message_id]
+            ids = self._messages_for_keys({key: (when, server) for _, when, key, server in reversed(with_id)})
+            links = custody.scanned_transactions([(ids[key], row_id) for row_id, _, key, _ in with_id])
+            for row_id, when, message_id, sender, recipients, parsed, server in rows:
                 if parsed and not message_id:
-                    message = self._match_without_message_id(when, sender, json.loads(recipients or "[]"))
+                    message = self._match_without_message_id(server, when, sender, json.loads(recipients or "[]"))
                     if message is not None:
                         links.append((message, row_id))
             database.connection().executemany("UPDATE rspamd_row SET message_ref = ? WHERE id = ?", links)
@@ -303,18 +305,19 @@ class Correlator:
                 _set_cursor("correlate_rspamd", cursor)
         return {message for message, _ in links}
 
-    def _match_without_message_id(self, when: int, sender: str | None, recipients: list[str]) -> int | None:
-        """Rspamd says `undef`: the leg with that envelope sender that has a line for one of the
-        recipients around the scan time (Postfix lines carry no copy of Rspamd's verdict), of a
-        message that has no verdict yet."""
+    def _match_without_message_id(self, server: str, when: int, sender: str | None,
+                                  recipients: list[str]) -> int | None:
+        """Rspamd says `undef`: the leg of the row's server with that envelope sender that has a
+        line for one of the recipients around the scan time (Postfix lines carry no copy of
+        Rspamd's verdict), of a message that has no verdict yet."""
         if sender is None or not recipients:
             return None
         recipients = recipients[:100]
         candidates = [m for (m,) in database.execute_sql(
             f"SELECT leg.message_ref FROM postfix_line JOIN leg ON {LINE_IN_LEG_SQL} "
             f"WHERE postfix_line.recipient IN ({marks(recipients)}) AND postfix_line.time BETWEEN ? AND ? "
-            "AND leg.sender = ? AND leg.message_ref IS NOT NULL ORDER BY abs(leg.first_time - ?) LIMIT 20",
-            (*recipients, when - UNDEF_WINDOW, when + 5 * UNDEF_WINDOW, sender, when))]
+            "AND leg.sender = ? AND leg.server = ? AND leg.message_ref IS NOT NULL ORDER BY abs(leg.first_time - ?) "
+            "LIMIT 20", (*recipients, when - UNDEF_WINDOW, when + 5 * UNDEF_WINDOW, sender, server, when))]
         if not candidates:
             return None
         scanned = {m for (m,) in database.execute_sql(
@@ -366,14 +369,15 @@ class Correlator:
             _set_cursor("refusals_swept_until", cutoff)
         return len(ids)
 
-    def forget_queues(self, queue_ids: list[str]) -> None:
-        """Lines of these queue ids are gone (BLACKLIST_EMAILS): their legs go, and messages
-        left with nothing, through the same delete path as a merge or a probe."""
+    def forget_queues(self, server: str, queue_ids: list[str]) -> None:
+        """Lines of these queue ids of `server` are gone (BLACKLIST_EMAILS): their legs go, and
+        messages left with nothing, through the same delete path as a merge or a probe."""
         with database.atomic("IMMEDIATE"):
             messages = set()
             for part in chunks(sorted(set(queue_ids))):
-                messages |= {m for (m,) in Leg.select(Leg.message_ref).where(Leg.queue_id.in_(part)).tuples() if m}
-                Leg.delete().where(Leg.queue_id.in_(part)).execute()
+                ours = (Leg.queue_id.in_(part)) & (Leg.server == server)
+                messages |= {m for (m,) in Leg.select(Leg.message_ref).where(ours).tuples() if m}
+                Leg.delete().where(ours).execute()
         self._recompute(messages)
 
     def rebuild(self) -> dict:

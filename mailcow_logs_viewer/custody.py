@@ -9,8 +9,9 @@ Message-ID only along the chain of custody of that message:
   return port);
 - a retry of a temporarily refused transaction (a 4xx at RCPT or end of data, greylisting)
   by the same client or the same envelope sender.
-Every other transaction with that Message-ID is a message of its own, with a key derived
-from its first queue id, linked to the others as related. A temporary NOQUEUE refusal that
+Queue ids are unique per server only: every rule above looks at the legs of the leg's own
+server. Every other transaction with that Message-ID (another server's included) is a message
+of its own, with a key derived from its first queue id, linked to the others as related. A temporary NOQUEUE refusal that
 the same client retries successfully joins the accepted message as an earlier attempt
 (PITFALLS 33).
 """
@@ -84,31 +85,38 @@ def _same_sender(a: str | None, b: str | None) -> bool:
 # The per-leg look-ups below run once for every new leg (hundreds of thousands in a first
 # import): fixed SQL text, so sqlite3 reuses the prepared statement and no query is built.
 _HOP_PARENT = (f"SELECT leg.message_ref FROM postfix_line JOIN leg ON {LINE_IN_LEG_SQL} "
-               "WHERE postfix_line.linked_queue_id = ? AND postfix_line.kind = 'delivery' "
+               "WHERE postfix_line.linked_queue_id = ? AND postfix_line.kind = 'delivery' AND postfix_line.server = ? "
                "AND postfix_line.time BETWEEN ? AND ? AND leg.message_ref IS NOT NULL AND leg.id != ? LIMIT 1")
 
 
 def hop_parent(leg: dict) -> int | None:
-    """The message of the leg that said `queued as <this queue id>` around this leg's time."""
-    found = database.execute_sql(_HOP_PARENT, (leg["queue_id"], leg["first_time"] - CLOCK_SLACK,
+    """The message of the leg of this server that said `queued as <this queue id>` around this
+    leg's time."""
+    found = database.execute_sql(_HOP_PARENT, (leg["queue_id"], leg["server"], leg["first_time"] - CLOCK_SLACK,
                                                leg["first_time"] + HOP_WINDOW, leg["id"])).fetchone()
     return found[0] if found else None
 
 
+# The leg's own server's earlier legs first; another server's legs (at any time) only tell that
+# the Message-ID is taken.
 _SAME_MESSAGE_ID = ("SELECT * FROM leg WHERE message_id = ? AND message_ref IS NOT NULL AND id != ? "
-                    f"AND first_time <= ? ORDER BY first_time DESC LIMIT {CANDIDATES}")
+                    "AND (first_time <= ? OR server != ?) ORDER BY server = ? DESC, first_time DESC "
+                    f"LIMIT {CANDIDATES}")
 
 
 def custody_message(leg: dict, in_batch: list[dict]) -> tuple[int | None, str | None, str]:
     """For a leg with a Message-ID: (message it joins, None, role) along the chain of custody,
     or (None, key, "primary") for a message of its own. `in_batch` are legs of this pass
     already placed, by Message-ID (their messages may not be stored yet)."""
-    candidates = in_batch[-CANDIDATES:]
-    candidates += dicts(_SAME_MESSAGE_ID, (leg["message_id"], leg["id"], leg["first_time"]))
-    candidates = sorted((c for c in candidates if c["first_time"] <= leg["first_time"]),
+    others = in_batch[-CANDIDATES:] + dicts(_SAME_MESSAGE_ID, (leg["message_id"], leg["id"], leg["first_time"],
+                                                               leg["server"], leg["server"]))
+    candidates = sorted((c for c in others if c["first_time"] <= leg["first_time"] and c["server"] == leg["server"]),
                         key=lambda c: c["first_time"], reverse=True)[:CANDIDATES]
     if not candidates:
-        return None, message_key(leg), "primary"
+        # The first transaction of this Message-ID on this server; the key of the first message
+        # of the Message-ID only if no other server has one (a stranger's mail reusing it).
+        taken = any(c["server"] != leg["server"] for c in others)
+        return None, derived_key(leg) if taken else message_key(leg), "primary"
     if is_local_client(leg["client_ip"]):
         return candidates[0].get("message_ref"), candidates[0].get("key"), "reinjected"
     refused = _temporarily_refused(candidates)
@@ -141,11 +149,11 @@ def retried_refusals(legs: list[dict]) -> list[tuple[int, int]]:
     legs = [leg for leg in legs if leg["client_ip"] and leg["sender"] is not None and leg["message_ref"] is not None]
     if not legs:
         return []
-    by_client: dict[tuple[str, str], list[dict]] = {}
+    by_client: dict[tuple[str, str, str], list[dict]] = {}
     for leg in legs:
-        by_client.setdefault((leg["client_ip"], leg["sender"].lower()), []).append(leg)
+        by_client.setdefault((leg["server"], leg["client_ip"], leg["sender"].lower()), []).append(leg)
     pairs = []
-    for line in dict_rows(PostfixLine.select(PostfixLine.id, PostfixLine.time, PostfixLine.client_ip,
+    for line in dict_rows(PostfixLine.select(PostfixLine.id, PostfixLine.time, PostfixLine.client_ip, PostfixLine.server,
                                              PostfixLine.sender, PostfixLine.recipient, PostfixLine.line_key,
                                              PostfixLine.message_ref, Message.correlation_key)
                           .join(Message, on=(Message.id == PostfixLine.message_ref))
@@ -155,7 +163,7 @@ def retried_refusals(legs: list[dict]) -> list[tuple[int, int]]:
                                  PostfixLine.dsn.startswith("4"))):
         if line["correlation_key"] != correlation_key("noqueue", str(line["line_key"])):
             continue                # an earlier attempt of an accepted message already
-        retries = [leg for leg in by_client.get((line["client_ip"], (line["sender"] or "").lower()), ())
+        retries = [leg for leg in by_client.get((line["server"], line["client_ip"], (line["sender"] or "").lower()), ())
                    if leg["first_time"] - RETRY_WINDOW <= line["time"] <= leg["first_time"]]
         if retries and line["recipient"]:
             pairs.append((line, sorted(retries, key=lambda leg: leg["first_time"])))
@@ -191,7 +199,7 @@ def scanned_transactions(links: list[tuple[int, int]]) -> list[tuple[int, int]]:
         mids |= {mid for (mid,) in Leg.select(Leg.message_id).where(Leg.message_ref.in_(part),
                                                                      Leg.message_id.is_null(False)).tuples()}
     for part in chunks(sorted(mids)):
-        for leg in dict_rows(Leg.select(Leg.message_id, Leg.message_ref, Leg.client_ip, Leg.first_time)
+        for leg in dict_rows(Leg.select(Leg.message_id, Leg.message_ref, Leg.client_ip, Leg.first_time, Leg.server)
                              .where(Leg.message_id.in_(part), Leg.message_ref.is_null(False))):
             legs_by_mid.setdefault(leg["message_id"], []).append(leg)
     shared = {mid for mid, legs in legs_by_mid.items() if len({leg["message_ref"] for leg in legs}) > 1}
@@ -200,14 +208,14 @@ def scanned_transactions(links: list[tuple[int, int]]) -> list[tuple[int, int]]:
     rows = {}
     for part in chunks([row for _, row in links]):
         rows.update({row["id"]: row for row in dict_rows(
-            RspamdRow.select(RspamdRow.id, RspamdRow.message_id, RspamdRow.ip, RspamdRow.time)
+            RspamdRow.select(RspamdRow.id, RspamdRow.message_id, RspamdRow.ip, RspamdRow.time, RspamdRow.server)
             .where(RspamdRow.id.in_(part), RspamdRow.message_id.in_(sorted(shared))))})
     moved = []
     for message, row_id in links:
         row = rows.get(row_id)
         if row is not None:
-            scanned = [leg for leg in legs_by_mid[row["message_id"]]
-                       if leg["client_ip"] == row["ip"] and leg["first_time"] <= row["time"] + CLOCK_SLACK]
+            scanned = [leg for leg in legs_by_mid[row["message_id"]] if leg["server"] == row["server"]
+                       and leg["client_ip"] == row["ip"] and leg["first_time"] <= row["time"] + CLOCK_SLACK]
             if scanned:
                 message = max(scanned, key=lambda leg: leg["first_time"])["message_ref"]
         moved.append((message, row_id))
@@ -238,19 +246,20 @@ def merge_messages(into: int, other: int) -> None:
 
 _HOP_FROM = (f"SELECT leg.message_ref FROM postfix_line JOIN leg ON {LINE_IN_LEG_SQL} "
              "WHERE postfix_line.linked_queue_id = ? AND postfix_line.time = ? AND postfix_line.kind = 'delivery' "
-             "AND leg.message_ref IS NOT NULL LIMIT 1")
-_HOP_TO = ("SELECT id, message_ref FROM leg WHERE queue_id = ? AND first_time BETWEEN ? AND ? "
+             "AND postfix_line.server = ? AND leg.message_ref IS NOT NULL LIMIT 1")
+_HOP_TO = ("SELECT id, message_ref FROM leg WHERE queue_id = ? AND server = ? AND first_time BETWEEN ? AND ? "
            "AND message_ref IS NOT NULL ORDER BY first_time DESC LIMIT 1")
 
 
-def join_hops(hops: list[tuple[str, int]]) -> set[int]:
-    """`queued as NEWQID` lines of this pass (NEWQID, line time): NEWQID's leg joins the message
-    of the leg that handed it over, even when it was placed earlier (its lines came first)."""
+def join_hops(hops: list[tuple[str, str, int]]) -> set[int]:
+    """`queued as NEWQID` lines of this pass (server, NEWQID, line time): NEWQID's leg on that
+    server joins the message of the leg that handed it over, even when it was placed earlier
+    (its lines came first)."""
     touched: set[int] = set()
     conn = database.connection()
-    for new_queue_id, when in hops:
-        parent = conn.execute(_HOP_FROM, (new_queue_id, when)).fetchone()
-        child = conn.execute(_HOP_TO, (new_queue_id, when - HOP_WINDOW, when + CLOCK_SLACK)).fetchone()
+    for server, new_queue_id, when in hops:
+        parent = conn.execute(_HOP_FROM, (new_queue_id, when, server)).fetchone()
+        child = conn.execute(_HOP_TO, (new_queue_id, server, when - HOP_WINDOW, when + CLOCK_SLACK)).fetchone()
         if not parent or not child:
             continue
         into, (child_id, other) = parent[0], child

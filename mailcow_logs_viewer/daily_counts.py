@@ -27,6 +27,7 @@ DAY = 86400
 
 class CountKey(NamedTuple):
     day: int
+    server: str
     domain: str
     mailbox: str
     direction: str
@@ -49,12 +50,12 @@ def _contributions(messages: list[dict], recipients: dict[int, list[dict]]) -> C
     for m in messages:
         day = m["first_seen"] // DAY
         for mailbox, status in _parties(m, recipients.get(m["id"], [])):
-            counts[CountKey(day, _domain(mailbox), mailbox, m["direction"], status)] += 1
+            counts[CountKey(day, m["server"], _domain(mailbox), mailbox, m["direction"], status)] += 1
     return counts
 
 
 def _load(where: str, params) -> Counter:
-    messages = dicts(f"SELECT id, first_seen, direction, final_status, sender FROM message WHERE {where}", params)
+    messages = dicts(f"SELECT id, first_seen, server, direction, final_status, sender FROM message WHERE {where}", params)
     recipients: dict[int, list[dict]] = {}
     for part in chunks([m["id"] for m in messages]):
         for row in dicts(f"SELECT message_ref, recipient, status FROM recipient WHERE message_ref IN ({marks(part)})",
@@ -74,8 +75,8 @@ def contributions(message_ids: list[int]) -> Counter:
 def _add(delta: Counter) -> None:
     conn = database.connection()
     changes = [(*key, n) for key, n in delta.items() if n]
-    conn.executemany("INSERT INTO daily_count (day, domain, mailbox, direction, status, messages) "
-                     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(day, domain, mailbox, direction, status) "
+    conn.executemany("INSERT INTO daily_count (day, server, domain, mailbox, direction, status, messages) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(day, server, domain, mailbox, direction, status) "
                      "DO UPDATE SET messages = messages + excluded.messages", changes)
     if any(n < 0 for *_, n in changes):
         conn.execute("DELETE FROM daily_count WHERE messages <= 0")
@@ -101,14 +102,15 @@ def recount_rows() -> Counter:
     return _load("1 = 1", ())
 
 
-def recount() -> None:
-    """Count every message from scratch (migration 9: the counters start from what is stored)."""
+def count_uncounted() -> None:
+    """Count the messages not counted yet (migration 10: a file from before the counters starts
+    them from what is stored). Safe at any time: a message still being correlated is counted
+    as it is now, and its recompute moves the count (recounting)."""
     conn = database.connection()
-    conn.execute("UPDATE message SET counted = 1")
-    conn.execute("DELETE FROM daily_count")
-    _add(recount_rows())
+    _add(_load("counted = 0", ()))
+    conn.execute("UPDATE message SET counted = 1 WHERE counted = 0")
 
 
 def stored_rows() -> Counter:
-    return Counter({CountKey(*row[:5]): row[5] for row in database.execute_sql(
-        "SELECT day, domain, mailbox, direction, status, messages FROM daily_count")})
+    return Counter({CountKey(*row[:6]): row[6] for row in database.execute_sql(
+        "SELECT day, server, domain, mailbox, direction, status, messages FROM daily_count")})

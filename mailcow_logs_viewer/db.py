@@ -83,24 +83,31 @@ _HOURLY_COLUMNS = {"total": "1", "spam": "{m}.is_spam", "bounced": "{m}.final_st
                    "outbound": "{m}.direction = 'outbound'", "internal": "{m}.direction = 'internal'"}
 
 
-def _hourly_statements() -> list[str]:
+def _hourly_statements(per_server: bool = True) -> list[str]:
+    """The table and its triggers; per server since version 10 (`server=` on the dashboard),
+    per hour alone before (migration 3 keeps its own form)."""
     names = ", ".join(_HOURLY_COLUMNS)
+    key, key_values = ("hour, server", "{m}.first_seen / 3600, {m}.server") if per_server else \
+        ("hour", "{m}.first_seen / 3600")
 
     def add(m: str) -> str:
         values = ", ".join(expr.format(m=m) for expr in _HOURLY_COLUMNS.values())
         updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in _HOURLY_COLUMNS)
-        return (f"INSERT INTO message_hour (hour, {names}) VALUES ({m}.first_seen / 3600, {values}) "
-                f"ON CONFLICT(hour) DO UPDATE SET {updates};")
+        return (f"INSERT INTO message_hour ({key}, {names}) VALUES ({key_values.format(m=m)}, {values}) "
+                f"ON CONFLICT({key}) DO UPDATE SET {updates};")
 
     def remove(m: str) -> str:
         updates = ", ".join(f"{c} = {c} - ({expr.format(m=m)})" for c, expr in _HOURLY_COLUMNS.items())
-        return f"UPDATE message_hour SET {updates} WHERE hour = {m}.first_seen / 3600;"
+        where = f"hour = {m}.first_seen / 3600" + (f" AND server = {m}.server" if per_server else "")
+        return f"UPDATE message_hour SET {updates} WHERE {where};"
 
-    watched = ("first_seen", "is_spam", "final_status", "direction")
+    watched = ("first_seen", "is_spam", "final_status", "direction") + (("server",) if per_server else ())
     changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in watched)
+    columns = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in _HOURLY_COLUMNS)
     return [
-        "CREATE TABLE IF NOT EXISTS message_hour (hour INTEGER PRIMARY KEY, "
-        + ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in _HOURLY_COLUMNS) + ")",
+        ("CREATE TABLE IF NOT EXISTS message_hour (hour INTEGER NOT NULL, server VARCHAR(255) NOT NULL, "
+         f"{columns}, PRIMARY KEY (hour, server))") if per_server else
+        f"CREATE TABLE IF NOT EXISTS message_hour (hour INTEGER PRIMARY KEY, {columns})",
         f"CREATE TRIGGER IF NOT EXISTS message_hour_insert AFTER INSERT ON message BEGIN {add('new')} END",
         f"CREATE TRIGGER IF NOT EXISTS message_hour_delete AFTER DELETE ON message BEGIN {remove('old')} END",
         f"CREATE TRIGGER IF NOT EXISTS message_hour_update AFTER UPDATE OF {', '.join(watched)} ON message "
@@ -110,7 +117,7 @@ def _hourly_statements() -> list[str]:
 
 def _migration_3_hourly_counts(db: SqliteDatabase) -> None:
     """Version 3: per-hour message counts, filled from existing rows."""
-    for statement in _hourly_statements():
+    for statement in _hourly_statements(per_server=False):
         db.execute_sql(statement)
     sums = ", ".join(f"SUM({expr.format(m='message')})" for expr in _HOURLY_COLUMNS.values())
     db.execute_sql(f"INSERT INTO message_hour (hour, {', '.join(_HOURLY_COLUMNS)}) "
@@ -156,8 +163,8 @@ def _migration_8_audit_log(db: SqliteDatabase) -> None:
 
 def _migration_9_tiers(db: SqliteDatabase) -> None:
     """Version 9: the longer memory in tiers (issue 15): messages outlive their raw lines,
-    daily counters outlive the messages. Existing messages are counted from what they are now."""
-    from .daily_counts import recount
+    daily counters outlive the messages. Existing messages are counted from what they are now,
+    by migration 10 (the counters' key has a server since then, which messages get there)."""
     from .models import DailyCount, Message
 
     for column in ("raw_lines_removed INTEGER NOT NULL DEFAULT 0", "spam_action VARCHAR(255)", "spam_symbols TEXT",
@@ -166,14 +173,66 @@ def _migration_9_tiers(db: SqliteDatabase) -> None:
             db.execute_sql(f"ALTER TABLE message ADD COLUMN {column}")
     db.create_tables([DailyCount])
     Message._schema.create_indexes(safe=True)     # message_with_raw_lines; existing ones are kept
-    recount()
 
 
+def _rebuild(db: SqliteDatabase, model, copy_sql: str, params: tuple) -> None:
+    """A table whose key changes: SQLite cannot alter a primary key, so a new table is made from
+    the model and filled from the old one."""
+    table = model._meta.table_name
+    db.execute_sql(f'ALTER TABLE "{table}" RENAME TO "{table}_old"')
+    db.create_tables([model])
+    db.execute_sql(copy_sql.format(new=table, old=f"{table}_old"), params)
+    db.execute_sql(f'DROP TABLE "{table}_old"')
+
+
+def _migration_10_servers(db: SqliteDatabase, server_name: str) -> None:
+    """Version 10: several mailcow servers (issue 15). Every existing line, row, message, leg and
+    gap was the one server's: a `server` column with that name as its constant DEFAULT (O(1) in
+    SQLite: old rows are not rewritten). The log tables' unique key gains the server (an index
+    rebuild); import_state and daily_count, keyed by it, are rebuilt."""
+    from .daily_counts import count_uncounted
+    from .models import LOG_TABLES, DailyCount, Gap, ImportState, Leg, Message
+
+    quoted = server_name.replace("'", "''")
+    for model in (*LOG_TABLES, Message, Leg, Gap):
+        table = model._meta.table_name
+        if "server" not in {c.name for c in db.get_columns(table)}:
+            db.execute_sql(f"ALTER TABLE \"{table}\" ADD COLUMN server VARCHAR(255) NOT NULL DEFAULT '{quoted}'")
+    for model in LOG_TABLES:
+        key = "row_key" if model._meta.table_name == "rspamd_row" else "line_key"
+        db.execute_sql(f'DROP INDEX IF EXISTS "{model._meta.table_name}_time_{key}"')
+    for model in (*LOG_TABLES, Message):
+        model._schema.create_indexes(safe=True)
+    _rebuild(db, ImportState, "INSERT INTO {new} (server, source, last_import, last_fetch_run, last_error, unparsed, "
+             "fetched, stored) SELECT ?, source, last_import, last_fetch_run, last_error, unparsed, fetched, stored "
+             "FROM {old}", (server_name,))
+    _rebuild(db, DailyCount, "INSERT INTO {new} (day, server, domain, mailbox, direction, status, messages) "
+             "SELECT day, ?, domain, mailbox, direction, status, messages FROM {old}", (server_name,))
+    count_uncounted()     # a file from before version 9: its messages start the counters
+    # The hourly counters, per server: rebuilt from the messages (a few rows an hour).
+    for name in ("insert", "delete", "update"):
+        db.execute_sql(f"DROP TRIGGER IF EXISTS message_hour_{name}")
+    db.execute_sql("DROP TABLE IF EXISTS message_hour")
+    for statement in _hourly_statements():
+        db.execute_sql(statement)
+    sums = ", ".join(f"SUM({expr.format(m='message')})" for expr in _HOURLY_COLUMNS.values())
+    db.execute_sql(f"INSERT INTO message_hour (hour, server, {', '.join(_HOURLY_COLUMNS)}) "
+                   f"SELECT first_seen / 3600, server, {sums} FROM message GROUP BY first_seen / 3600, server")
+    # The domains mailcow named so far were the one server's (domains.py keeps them per server).
+    db.execute_sql("INSERT OR REPLACE INTO state (key, value) SELECT 'local_domains:' || ?, json_group_object(domain, kind) "
+                   "FROM local_domain WHERE kind != 'configured' HAVING count(*) > 0", (server_name,))
+    # Per-server state kept under keys: what fetching cost, the queues the blacklist hides.
+    for prefix in ("fetch_traffic:", "blacklist_hidden_queues"):
+        db.execute_sql("UPDATE state SET key = ? || ':' || ? || substr(key, ?) WHERE key LIKE ?",
+                       (prefix.rstrip(":"), server_name, len(prefix.rstrip(":")) + 1, prefix.rstrip(":") + "%"))
 
 
 # MIGRATIONS[n] upgrades a file from version n+1 to n+2. Version 1 is the first release's schema.
 MIGRATIONS = [_migration_2_message_search, _migration_3_hourly_counts, _migration_4_alerts, _migration_5_mailbox_stage,
-              _migration_6_message_order, _migration_7_delivery_delays, _migration_8_audit_log, _migration_9_tiers]
+              _migration_6_message_order, _migration_7_delivery_delays, _migration_8_audit_log, _migration_9_tiers,
+              _migration_10_servers]
+# Migrations that need to know which server an existing single-server file's rows came from.
+_NEEDS_SERVER_NAME = {_migration_10_servers}
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
@@ -227,8 +286,10 @@ def _set_query_only(value: int) -> None:
         pass
 
 
-def open_database(path: Path | str) -> SqliteDatabase:
-    """Bind the deferred database to `path` and bring its schema to SCHEMA_VERSION."""
+def open_database(path: Path | str, server_name: str | None = None) -> SqliteDatabase:
+    """Bind the deferred database to `path` and bring its schema to SCHEMA_VERSION.
+    `server_name` (settings.server_name) is the server an older single-server file's rows
+    belong to; only a file from before several servers needs it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _check_is_database(path)
@@ -236,14 +297,14 @@ def open_database(path: Path | str) -> SqliteDatabase:
         database.close()
     database.init(str(path), pragmas=PRAGMAS, check_same_thread=False)
     try:
-        migrate(database)
+        migrate(database, server_name)
     except DatabaseError as error:
         database.close()
         raise StorageError(f"{path} could not be opened: {error}") from None
     return database
 
 
-def migrate(db: SqliteDatabase) -> int:
+def migrate(db: SqliteDatabase, server_name: str | None = None) -> int:
     """Create or upgrade the schema; returns the version the file had before."""
     from .models import ALL_TABLES
 
@@ -258,7 +319,14 @@ def migrate(db: SqliteDatabase) -> int:
             db.execute_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return 0
     for step in range(max(version, 1), SCHEMA_VERSION):
+        migration = MIGRATIONS[step - 1]
+        if migration in _NEEDS_SERVER_NAME and not server_name:
+            raise StorageError("the database is from before several servers: the server its rows came from "
+                               "must be named (open_database(..., server_name=settings.server_name))")
         with db.atomic("IMMEDIATE"):
-            MIGRATIONS[step - 1](db)
+            if migration in _NEEDS_SERVER_NAME:
+                migration(db, server_name)
+            else:
+                migration(db)
             db.execute_sql(f"PRAGMA user_version = {step + 1}")
     return version

@@ -21,7 +21,8 @@ def dict_rows(query) -> list[dict]:
 
 
 _LINE_FIELDS = ("id", "time", "kind", "queue_id", "message_id", "sender", "recipient", "orig_to", "status", "relay",
-                "delay", "dsn", "reply", "client_ip", "sasl_username", "message_ref", "linked_queue_id", "program")
+                "delay", "dsn", "reply", "client_ip", "sasl_username", "message_ref", "linked_queue_id", "program",
+                "server")
 # What a reader also shows of a line; the correlator does not need the text.
 _TEXT_FIELDS = ("priority", "message", "parsed")
 
@@ -59,16 +60,17 @@ def load_facts(message_ids: list[int], with_text: bool = False) -> dict[int, Mes
 
 
 def _notices(facts: dict[int, MessageFacts], legs: list[dict]) -> None:
-    """A non-delivery notice is related to the message whose leg announced it."""
-    queue_of_message = {(leg["queue_id"], leg["message_ref"]) for leg in legs}
-    notices: dict[str, list[int]] = {}
-    for part in chunks(sorted({q for q, _ in queue_of_message})):
-        for queue_id, message in database.execute_sql(
-                f"SELECT postfix_line.linked_queue_id, leg.message_ref FROM postfix_line JOIN leg ON {LINE_IN_LEG_SQL} "
-                f"WHERE postfix_line.linked_queue_id IN ({marks(part)}) AND postfix_line.kind = 'bounce_notice'", part):
-            notices.setdefault(queue_id, []).append(message)
-    for queue_id, message in queue_of_message:
-        for parent in notices.get(queue_id, ()):
+    """A non-delivery notice is related to the message whose leg (on the same server) announced it."""
+    queue_of_message = {(leg["server"], leg["queue_id"], leg["message_ref"]) for leg in legs}
+    notices: dict[tuple[str, str], list[int]] = {}
+    for part in chunks(sorted({q for _, q, _ in queue_of_message})):
+        for server, queue_id, message in database.execute_sql(
+                f"SELECT leg.server, postfix_line.linked_queue_id, leg.message_ref FROM postfix_line JOIN leg ON "
+                f"{LINE_IN_LEG_SQL} WHERE postfix_line.linked_queue_id IN ({marks(part)}) "
+                "AND postfix_line.kind = 'bounce_notice'", part):
+            notices.setdefault((server, queue_id), []).append(message)
+    for server, queue_id, message in queue_of_message:
+        for parent in notices.get((server, queue_id), ()):
             if parent and parent != message:
                 facts[message].notice_of = parent
 
@@ -83,8 +85,9 @@ _message_values = attrgetter(*_MESSAGE_COLUMNS)     # one C call per message ins
 def write_messages(results, now: int) -> None:
     conn = database.connection()
     conn.executemany(
-        f"UPDATE message SET {', '.join(c + ' = ?' for c in _MESSAGE_COLUMNS)}, updated_at = ? WHERE id = ?",
-        [_message_values(r) + (now, r.id) for r in results])
+        f"UPDATE message SET {', '.join(c + ' = ?' for c in _MESSAGE_COLUMNS)}, server = coalesce(?, server), "
+        "updated_at = ? WHERE id = ?",
+        [_message_values(r) + (r.server, now, r.id) for r in results])
     for part in chunks([r.id for r in results]):
         conn.execute(f"DELETE FROM recipient WHERE message_ref IN ({marks(part)})", part)
     conn.executemany(

@@ -85,10 +85,10 @@ def _fold_counters(address: str) -> int:
     """The mailbox's daily counts join the domain's row without a mailbox: numbers stay, the name goes."""
     with database.atomic("IMMEDIATE"):
         conn = database.connection()
-        rows = conn.execute("SELECT day, domain, direction, status, messages FROM daily_count WHERE mailbox = ?",
-                            (address,)).fetchall()
-        conn.executemany("INSERT INTO daily_count (day, domain, mailbox, direction, status, messages) "
-                         "VALUES (?, ?, '', ?, ?, ?) ON CONFLICT(day, domain, mailbox, direction, status) "
+        rows = conn.execute("SELECT day, server, domain, direction, status, messages FROM daily_count "
+                            "WHERE mailbox = ?", (address,)).fetchall()
+        conn.executemany("INSERT INTO daily_count (day, server, domain, mailbox, direction, status, messages) "
+                         "VALUES (?, ?, ?, '', ?, ?, ?) ON CONFLICT(day, server, domain, mailbox, direction, status) "
                          "DO UPDATE SET messages = messages + excluded.messages", rows)
         conn.execute("DELETE FROM daily_count WHERE mailbox = ?", (address,))
     return len(rows)
@@ -103,7 +103,7 @@ def forget(address: str) -> list[Removed]:
     for table, columns in _NAMING.items():
         if table == "leg":
             # A leg without a message (an aborted session) still has lines of its queue id.
-            for leg in dicts(f"SELECT queue_id, first_time, last_time FROM leg WHERE {_like(columns)}",
+            for leg in dicts(f"SELECT queue_id, server, first_time, last_time FROM leg WHERE {_like(columns)}",
                              [pattern] * len(columns)):
                 counts["postfix_line"] += _delete_leg_lines(leg)
         counts[table] = counts.get(table, 0) + _delete(table, _like(columns), [pattern] * len(columns))

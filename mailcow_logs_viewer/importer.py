@@ -54,9 +54,10 @@ def _source_of(program: str) -> Source | None:
     return DOVECOT if program == "dovecot" else None
 
 
-def import_files(files: list[str], year: int | None = None, tz=timezone.utc, retain: bool = True) -> dict:
-    """Store the Postfix and Dovecot lines of these files; the report says which years BSD
-    lines got (`years`) and the time range stored (`first`, `last`)."""
+def import_files(files: list[str], year: int | None = None, tz=timezone.utc, retain: bool = True, *,
+                 server: str) -> dict:
+    """Store the Postfix and Dovecot lines of these files as `server`'s; the report says which
+    years BSD lines got (`years`) and the time range stored (`first`, `last`)."""
     report = {"lines": 0, "postfix": 0, "dovecot": 0, "stored": 0, "skipped": 0, "years": {}, "first": None,
               "last": None}
     for name in files:
@@ -81,11 +82,11 @@ def import_files(files: list[str], year: int | None = None, tz=timezone.utc, ret
                 batch.append({"time": str(line.time), "priority": line.priority, "program": line.program,
                               "message": line.message})
                 if len(batch) >= CHUNK_LINES:
-                    report["stored"] += _store(source, batch, occurrences[source.name])
+                    report["stored"] += _store(source, batch, occurrences[source.name], server)
                     report[source.name] += len(batch)
                     entries[source.name] = []
         for source in (POSTFIX, DOVECOT):
-            report["stored"] += _store(source, entries[source.name], occurrences[source.name])
+            report["stored"] += _store(source, entries[source.name], occurrences[source.name], server)
             report[source.name] += len(entries[source.name])
         report["years"][name] = sorted(years)
     if report["first"] is not None:
@@ -95,9 +96,9 @@ def import_files(files: list[str], year: int | None = None, tz=timezone.utc, ret
     return report
 
 
-def _store(source: Source, entries: list[dict], occurrences: Occurrences) -> int:
+def _store(source: Source, entries: list[dict], occurrences: Occurrences, server: str) -> int:
     """Entries in file order; numbered newest first like a fetch, stored oldest first."""
     occurrences.next_page()
     now = int(time.time())
     rows = [source.build(entry, occurrences.number(entry), now) for entry in reversed(entries)]
-    return insert_rows(source, rows[::-1])
+    return insert_rows(source, rows[::-1], server)

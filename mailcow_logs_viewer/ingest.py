@@ -22,6 +22,7 @@ import logging
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from .blacklist import Blacklist
@@ -79,13 +80,17 @@ class FetchResult:
 
 
 class Ingestor:
-    """Runs on the scheduler thread: the single writer of log data."""
+    """Fetches one mailcow server and stores its lines as that server's (`server`, by default
+    the single server of the settings). Its writes are serialized by `write_lock` (runtime.py
+    runs each server's fetch on a thread of its own; the HTTP requests run outside the lock)."""
 
-    def __init__(self, client, settings, clock=time.time):
+    def __init__(self, client, settings, server: str | None = None, write_lock=None, clock=time.time):
         self.client = client
         self.settings = settings
         self.clock = clock
-        self.blacklist = Blacklist(settings.blacklist_emails)
+        self.server = server or settings.server_name
+        self.write_lock = write_lock or nullcontext()
+        self.blacklist = Blacklist(settings.blacklist_emails, self.server)
         self.redactor = SubjectRedactor(settings.redact_subjects)
         self.page_sizes = {"postfix": settings.fetch_count_postfix,
                            "rspamd": min(settings.fetch_count_rspamd, MAX_RSPAMD_PAGE),
@@ -98,7 +103,8 @@ class Ingestor:
             try:
                 results[name] = self.fetch_source(name).as_dict()
             except Exception as error:
-                self._record_state(name, error=f"{type(error).__name__}: {error}")
+                with self.write_lock:
+                    self._record_state(name, error=f"{type(error).__name__}: {error}")
                 errors.append(f"{name}: {error}")
                 causes.append(error)
                 if isinstance(error, MailcowAuthError):
@@ -112,9 +118,11 @@ class Ingestor:
     def fetch_source(self, name: str) -> FetchResult:
         source = SOURCES[name]
         result = FetchResult(name)
-        newest_stored = database.execute_sql(f"SELECT MAX(time) FROM {source.table}").fetchone()[0]
-        staging = Staging(source)
-        traffic = Traffic(name)
+        newest_stored = database.execute_sql(f"SELECT MAX(time) FROM {source.table} WHERE server = ?",
+                                             (self.server,)).fetchone()[0]
+        with self.write_lock:
+            staging = Staging(source, self.server)
+        traffic = Traffic(self.server, name)
         bytes_before, requests_before = self.client.received[name], self.client.requests_made[name]
         try:
             ended = self._fetch_pages(source, newest_stored is not None, traffic.expected_new, staging, result)
@@ -122,16 +130,18 @@ class Ingestor:
             result.bytes = self.client.received[name] - bytes_before
             result.requests = self.client.requests_made[name] - requests_before
             traffic.add(int(self.clock()), result.bytes, result.requests)
-            traffic.save()
-        result.stored = staging.move()
-        if newest_stored is not None:    # a first import says nothing about the rate
-            traffic.saw_new(result.stored + result.hidden)
-            traffic.save()
-        if name == "postfix":
-            self.blacklist.purge_hidden_queues()
-        if ended and newest_stored is not None and result.timed:
-            self._record_gap(name, newest_stored, result)
-        self._record_state(name, result=result)
+            with self.write_lock:
+                traffic.save()
+        with self.write_lock:
+            result.stored = staging.move()
+            if newest_stored is not None:    # a first import says nothing about the rate
+                traffic.saw_new(result.stored + result.hidden)
+                traffic.save()
+            if name == "postfix":
+                self.blacklist.purge_hidden_queues()
+            if ended and newest_stored is not None and result.timed:
+                self._record_gap(name, newest_stored, result)
+            self._record_state(name, result=result)
         return result
 
     def _first_page_size(self, name: str, has_stored: bool, expected_new: int | None) -> int:
@@ -204,16 +214,17 @@ class Ingestor:
         occurrences.next_page()
         rows = self._rows(source, entries, occurrences, context, result)
         built = len(rows)
-        if source.name == "postfix":
-            rows = self.blacklist.filter_postfix(rows)
-        elif source.name == "rspamd":
-            rows = self.blacklist.filter_rspamd(rows)
-        elif source.name == "dovecot":
-            rows = self.blacklist.filter_dovecot(rows)
-        else:
-            _pair_attempts(rows)
-        result.hidden += built - len(rows)
-        staging.add(self.redactor.rows(source.name, rows))
+        with self.write_lock:      # the blacklist keeps the queues it hides in the database
+            if source.name == "postfix":
+                rows = self.blacklist.filter_postfix(rows)
+            elif source.name == "rspamd":
+                rows = self.blacklist.filter_rspamd(rows)
+            elif source.name == "dovecot":
+                rows = self.blacklist.filter_dovecot(rows)
+            else:
+                _pair_attempts(rows)
+            result.hidden += built - len(rows)
+            staging.add(self.redactor.rows(source.name, rows))
 
     def _rows(self, source: Source, entries: list, occurrences: Occurrences, context,
               result: FetchResult) -> list[tuple]:
@@ -257,8 +268,8 @@ class Ingestor:
         # (time, key) is the unique index: a row-value IN list is answered from it directly.
         pairs = [value for row in rows for value in (row.time, row[0])]
         found = database.execute_sql(
-            f"SELECT 1 FROM {source.table} WHERE (time, {source.columns[0]}) IN "
-            f"(VALUES {', '.join(['(?, ?)'] * len(rows))}) LIMIT 1", pairs).fetchone()
+            f"SELECT 1 FROM {source.table} WHERE server = ? AND (time, {source.columns[0]}) IN "
+            f"(VALUES {', '.join(['(?, ?)'] * len(rows))}) LIMIT 1", [self.server, *pairs]).fetchone()
         return found is not None
 
     def _record_gap(self, name: str, newest_stored: int, result: FetchResult) -> None:
@@ -267,15 +278,15 @@ class Ingestor:
         span = max(result.newest - result.oldest, 1)
         missed = max(1, round(result.timed / span * (result.oldest - newest_stored)))
         result.gap_missed = missed
-        Gap.create(source=name, start_time=newest_stored, end_time=result.oldest, estimated_missed=missed,
+        Gap.create(server=self.server, source=name, start_time=newest_stored, end_time=result.oldest, estimated_missed=missed,
                    detected_at=int(self.clock()))
-        log.warning("%s: gap between %s and %s, about %d lines were trimmed by mailcow before they could be "
-                    "fetched (fetch more often or raise FETCH_COUNT_%s)", name, _iso(newest_stored),
+        log.warning("%s %s: gap between %s and %s, about %d lines were trimmed by mailcow before they could be "
+                    "fetched (fetch more often or raise FETCH_COUNT_%s)", self.server, name, _iso(newest_stored),
                     _iso(result.oldest), missed, name.upper())
 
     def _record_state(self, name: str, result: FetchResult | None = None, error: str | None = None) -> None:
         now = int(self.clock())
-        state, _ = ImportState.get_or_create(source=name)
+        state, _ = ImportState.get_or_create(server=self.server, source=name)
         state.last_fetch_run = now
         state.last_error = error
         if result is not None:

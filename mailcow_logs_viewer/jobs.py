@@ -9,12 +9,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import schedule
 
 log = logging.getLogger(__name__)
+
+# Every write to the database by a job or a server's fetch thread (server_runtime.py) holds it:
+# the writes stay serialized while the fetches wait for their servers side by side. Re-entrant:
+# a job may call code that takes it again.
+write_lock = threading.RLock()
 
 
 @dataclass
@@ -47,10 +53,14 @@ class JobRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._run_lock = threading.Lock()
+        self._unlocked: set[str] = set()
 
-    def every(self, seconds: int, name: str, description: str, func) -> JobStatus:
+    def every(self, seconds: int, name: str, description: str, func, writes: bool = True) -> JobStatus:
+        """`writes=False`: a job that takes `write_lock` itself around its writes (the fetch)."""
         status = JobStatus(name, description, interval_seconds=seconds)
         self.statuses[name] = status
+        if not writes:
+            self._unlocked.add(name)
         job = self.scheduler.every(seconds).seconds.do(self.run_job, name, func)
         status.next_run = job.next_run.timestamp() if job.next_run else None
         return status
@@ -81,7 +91,7 @@ class JobRunner:
 
     def run_job(self, name: str, func) -> None:
         status = self.statuses[name]
-        with self._run_lock:
+        with self._run_lock, (nullcontext() if name in self._unlocked else write_lock):
             status.running = True
             started = time.time()
             try:

@@ -329,9 +329,11 @@ class Source:
     def columns(self) -> tuple[str, ...]:
         return self.row._fields
 
-    def insert_sql(self, table: str | None = None, verb: str = "INSERT OR IGNORE") -> str:
-        return (f"{verb} INTO {table or self.table} ({', '.join(self.columns)}) "
-                f"VALUES ({', '.join('?' * len(self.columns))})")
+    def insert_sql(self, table: str | None = None, verb: str = "INSERT OR IGNORE", server: bool = True) -> str:
+        """The row's columns, then (`server`) the server's name: a property of the fetch or the
+        import, not of the entry, so the row types and their builders know nothing of it."""
+        columns = self.columns + (("server",) if server else ())
+        return f"{verb} INTO {table or self.table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
 POSTFIX = Source("postfix", "postfix_line", PostfixRow, postfix_row, "time")
@@ -341,13 +343,15 @@ DOVECOT = Source("dovecot", "dovecot_line", DovecotRow, dovecot_row, "time")
 SOURCES = {source.name: source for source in (POSTFIX, RSPAMD, NETFILTER, DOVECOT)}
 
 
-def insert_rows(source: Source, rows: list[tuple]) -> int:
-    """INSERT OR IGNORE in bounded IMMEDIATE transactions; returns how many rows were new."""
+def insert_rows(source: Source, rows: list[tuple], server: str) -> int:
+    """INSERT OR IGNORE as the lines of `server`, in bounded IMMEDIATE transactions; returns how
+    many rows were new."""
     connection = database.connection()
     stored = 0
+    suffix = (server,)
     for start in range(0, len(rows), BATCH_ROWS):
         with database.atomic("IMMEDIATE"):
             before = connection.total_changes
-            connection.executemany(source.insert_sql(), map(tuple, rows[start:start + BATCH_ROWS]))
+            connection.executemany(source.insert_sql(), [tuple(row) + suffix for row in rows[start:start + BATCH_ROWS]])
             stored += connection.total_changes - before
     return stored

@@ -14,6 +14,9 @@ Linking, exact first:
    reply a new `<dovecot-sieve-...>` message: each becomes its own message, related to the
    original both ways (dovecot_line.linked_ref).
 
+Every link stays on one server: Dovecot hands over to its own Postfix, whose queue ids and
+session ids mean nothing on another server.
+
 Lines arrive in any order across fetches (the copy is often logged before the original's
 `sent`; a Dovecot fetch may run before or after the Postfix one), so lines not linked yet
 are tried again on every pass while they are younger than LINK_WINDOW before the newest
@@ -36,7 +39,7 @@ COPY_WINDOW = 300           # a redirected copy or vacation reply is submitted w
 _SESSION_REPLY = re.compile(r"\A2\d\d [0-9.]+ <[^<>]*> (\S+) Saved\b")
 _SENT_MAIL = ("redirect", "vacation")
 _DELIVERY_FIELDS = ("postfix_line.id, postfix_line.time, postfix_line.recipient, postfix_line.orig_to, "
-                    "postfix_line.reply, leg.id, leg.message_ref")
+                    "postfix_line.reply, leg.id, leg.message_ref, leg.server")
 QUOTA_REASON = "mailbox full (over quota)"
 UNKNOWN_REASON = "no such mailbox"
 
@@ -70,7 +73,7 @@ def link(messages_for_keys: Callable[[dict[str, int]], dict[str, int]], split_ke
     last_id = 0
     while True:
         rows = database.execute_sql(
-            "SELECT id, time, user, session, message_id FROM dovecot_line WHERE message_ref IS NULL "
+            "SELECT id, time, user, session, message_id, server FROM dovecot_line WHERE message_ref IS NULL "
             "AND kind = 'lmtp' AND time > ? AND id > ? ORDER BY id LIMIT ?", (since, last_id, CHUNK)).fetchall()
         if not rows:
             break
@@ -85,35 +88,35 @@ def link(messages_for_keys: Callable[[dict[str, int]], dict[str, int]], split_ke
 def _link_deliveries(rows: list[tuple]) -> set[int]:
     conn = database.connection()
     low, high = min(r[1] for r in rows) - BEFORE, max(r[1] for r in rows) + AFTER
-    by_session: dict[str, tuple] = {}
+    by_session: dict[tuple[str, str], tuple] = {}
     for line in conn.execute(
             f"SELECT {_DELIVERY_FIELDS} FROM postfix_line JOIN leg ON {LINE_IN_LEG_SQL} "
             "WHERE postfix_line.status = 'sent' AND postfix_line.time BETWEEN ? AND ? "
             "AND leg.message_ref IS NOT NULL", (low, high)):
         session = session_of(line[4])
         if session:
-            by_session[session] = line
+            by_session[(line[7], session)] = line
     links: dict[int, tuple[int, str]] = {}
     unmatched = []
-    for line_id, when, user, session, message_id in rows:
-        found = by_session.get(session)
+    for line_id, when, user, session, message_id, server in rows:
+        found = by_session.get((server, session))
         if found is not None:
             links[line_id] = (found[6], found[2])
         else:
-            unmatched.append((line_id, when, user, session, message_id))
+            unmatched.append((line_id, when, user, session, message_id, server))
     _link_by_message_id(unmatched, links)
     # A line without a Message-ID of its own (the script failure after a refused store)
     # follows the linked line of its session.
     sessions = sorted({r[3] for r in unmatched if r[0] not in links and r[3]})
     known = {}
     for part in _chunks(sessions):
-        known.update({session: (message, recipient) for session, message, recipient in conn.execute(
-            f"SELECT session, message_ref, recipient FROM dovecot_line WHERE session IN ({_marks(part)}) "
+        known.update({(server, session): (message, recipient) for session, message, recipient, server in conn.execute(
+            f"SELECT session, message_ref, recipient, server FROM dovecot_line WHERE session IN ({_marks(part)}) "
             "AND message_ref IS NOT NULL", part)})
-    known.update({r[3]: links[r[0]] for r in rows if r[0] in links and r[3]})
-    for line_id, _, _, session, _ in unmatched:
-        if line_id not in links and session in known:
-            links[line_id] = known[session]
+    known.update({(r[5], r[3]): links[r[0]] for r in rows if r[0] in links and r[3]})
+    for line_id, _, _, session, _, server in unmatched:
+        if line_id not in links and (server, session) in known:
+            links[line_id] = known[(server, session)]
     conn.executemany("UPDATE dovecot_line SET message_ref = ?, recipient = ? WHERE id = ?",
                      [(message, recipient, line_id) for line_id, (message, recipient) in links.items()])
     return {message for message, _ in links.values()}
@@ -129,10 +132,10 @@ def _link_by_message_id(unmatched: list[tuple], links: dict[int, tuple[int, str]
                 f"SELECT {_DELIVERY_FIELDS}, leg.message_id FROM leg JOIN postfix_line ON {LINE_IN_LEG_SQL} "
                 f"WHERE leg.message_id IN ({_marks(part)}) AND postfix_line.kind = 'delivery' "
                 "AND leg.message_ref IS NOT NULL", part):
-            candidates.setdefault(line[7], []).append(line)
-    for line_id, when, user, _, message_id in unmatched:
-        near = [c for c in candidates.get(message_id, ())
-                if user in (mailbox_of(c[2]), mailbox_of(c[3])) and when - BEFORE <= c[1] <= when + AFTER]
+            candidates.setdefault(line[8], []).append(line)
+    for line_id, when, user, _, message_id, server in unmatched:
+        near = [c for c in candidates.get(message_id, ()) if c[7] == server
+                and user in (mailbox_of(c[2]), mailbox_of(c[3])) and when - BEFORE <= c[1] <= when + AFTER]
         if near:
             best = min(near, key=lambda c: (session_of(c[4]) is not None, abs(c[1] - when)))
             links[line_id] = (best[6], best[2])
@@ -142,14 +145,14 @@ def _link_sent_mail(since: int, messages_for_keys, split_key) -> set[int]:
     """Each redirect and vacation reply to the message Postfix carried it in."""
     conn = database.connection()
     touched: set[int] = set()
-    for line_id, when, user, message_id, action, target, original in conn.execute(
-            "SELECT id, time, user, message_id, action, target, message_ref FROM dovecot_line "
+    for line_id, when, user, message_id, action, target, original, server in conn.execute(
+            "SELECT id, time, user, message_id, action, target, message_ref, server FROM dovecot_line "
             "WHERE action IN ('redirect', 'vacation') AND linked_ref IS NULL AND message_ref IS NOT NULL "
             "AND time > ? ORDER BY id", (since,)).fetchall():
         if action == "redirect":
-            copy = _redirected_copy(when, user, message_id, target, original, messages_for_keys, split_key)
+            copy = _redirected_copy(server, when, user, message_id, target, original, messages_for_keys, split_key)
         else:
-            copy = _vacation_reply(when, user, target)
+            copy = _vacation_reply(server, when, user, target)
         if copy is not None:
             conn.execute("UPDATE dovecot_line SET linked_ref = ? WHERE id = ?", (copy, line_id))
             touched |= {copy, original}
@@ -169,7 +172,7 @@ def _legs_to(leg_ids: list[int], address: str | None) -> set[int]:
         "AND postfix_line.kind = 'delivery' AND lower(postfix_line.recipient) = ?", (*leg_ids, address))}
 
 
-def _redirected_copy(when, user, message_id, target, original, messages_for_keys, split_key) -> int | None:
+def _redirected_copy(server, when, user, message_id, target, original, messages_for_keys, split_key) -> int | None:
     """The leg Dovecot submitted with the same Message-ID: sent from the mailbox (mailcow's
     `sieve_redirect_envelope_from = recipient`) or delivered to the redirect's target. The
     shared Message-ID made it a local re-injection of the original (custody.py); it becomes
@@ -177,9 +180,9 @@ def _redirected_copy(when, user, message_id, target, original, messages_for_keys
     if not message_id:
         return None
     legs = database.execute_sql(
-        "SELECT id, queue_id, first_time, sender, message_ref FROM leg WHERE message_id = ? "
+        "SELECT id, queue_id, first_time, sender, message_ref FROM leg WHERE message_id = ? AND server = ? "
         "AND first_time BETWEEN ? AND ? ORDER BY first_time, id",
-        (message_id, when - COPY_WINDOW, when + COPY_WINDOW)).fetchall()
+        (message_id, server, when - COPY_WINDOW, when + COPY_WINDOW)).fetchall()
     # Never the leg that delivered to this mailbox (the original's own hop).
     delivering = _legs_to([leg[0] for leg in legs], user)
     to_target = _legs_to([leg[0] for leg in legs], target)
@@ -188,20 +191,20 @@ def _redirected_copy(when, user, message_id, target, original, messages_for_keys
             continue
         if message == original or message is None:
             key = split_key({"message_id": message_id, "queue_id": queue_id, "first_time": first_time})
-            message = messages_for_keys({key: first_time})[key]
+            message = messages_for_keys({key: (first_time, server)})[key]
             database.execute_sql("UPDATE leg SET message_ref = ?, role = 'primary' WHERE id = ?", (message, leg_id))
         if not _taken(message):
             return message
     return None
 
 
-def _vacation_reply(when, user, target) -> int | None:
+def _vacation_reply(server, when, user, target) -> int | None:
     """Pigeonhole's reply: a new `<dovecot-sieve-...>` Message-ID, sent from the mailbox (or
     the null sender) to the address it answers."""
     legs = database.execute_sql(
         "SELECT id, sender, message_ref FROM leg WHERE message_id >= '<dovecot-sieve-' "
-        "AND message_id < '<dovecot-sieve.' AND first_time BETWEEN ? AND ? AND message_ref IS NOT NULL "
-        "ORDER BY abs(first_time - ?), id", (when - COPY_WINDOW, when + COPY_WINDOW, when)).fetchall()
+        "AND message_id < '<dovecot-sieve.' AND server = ? AND first_time BETWEEN ? AND ? AND message_ref IS NOT NULL "
+        "ORDER BY abs(first_time - ?), id", (server, when - COPY_WINDOW, when + COPY_WINDOW, when)).fetchall()
     legs = [leg for leg in legs if (leg[1] or "").lower() in (user, "")]
     to_target = _legs_to([leg[0] for leg in legs], target)
     for leg_id, _, message in sorted(legs, key=lambda leg: leg[0] not in to_target):

@@ -72,7 +72,7 @@ class StoreCollector:
         requests = CounterMetricFamily(f"{PREFIX}_api_log_requests", "Log requests made to mailcow", labels=["source"])
         states = {row.source: row for row in ImportState.select()}
         for source in sorted(set(SOURCES) | set(states)):
-            traffic = Traffic(source)
+            traffic = Traffic.of_every_server(source)
             received.add_metric([source], traffic.bytes_total)
             requests.add_metric([source], traffic.requests_total)
             row = states.get(source)

@@ -39,13 +39,15 @@ class PostfixLine(BaseModel):
     nrcpt = IntegerField(null=True)
     linked_queue_id = CharField(null=True)
     message_ref = IntegerField(null=True)     # Message.id of a NOQUEUE reject; queue lines belong to legs
+    server = CharField()                      # the mailcow server that logged it (last: migration 10 appends it)
 
     class Meta:
         # The unique key leads with the time: new lines append at the end of the index
         # instead of landing at random places in it (half the insert cost), and it serves
         # every time-ordered list. Columns that most lines leave empty get partial indexes.
+        # Two servers may log the very same line in the same second: the server is in the key.
         indexes = (
-            (("time", "line_key"), True),
+            (("time", "line_key", "server"), True),
             (("queue_id", "time"), False),
         )
 
@@ -81,10 +83,11 @@ class RspamdRow(BaseModel):
     has_auth = BooleanField(default=False)
     direction = CharField(default="unknown")
     message_ref = IntegerField(null=True)
+    server = CharField()
 
     class Meta:
         indexes = (
-            (("time", "row_key"), True),
+            (("time", "row_key", "server"), True),
             (("message_id",), False),
             (("sender_smtp", "time"), False),
             (("message_ref",), False),
@@ -106,10 +109,11 @@ class NetfilterLine(BaseModel):
     username = CharField(null=True)
     auth_method = CharField(null=True)
     auth_failure = BooleanField(default=False)
+    server = CharField()
 
     class Meta:
         indexes = (
-            (("time", "line_key"), True),
+            (("time", "line_key", "server"), True),
             (("ip", "time"), False),
             (("username", "time"), False),
             (("action", "time"), False),
@@ -138,10 +142,11 @@ class DovecotLine(BaseModel):
     message_ref = IntegerField(null=True)     # the message delivered in this LMTP step (mailbox_stage)
     recipient = CharField(null=True)          # ... and its recipient as Postfix logged it (to=)
     linked_ref = IntegerField(null=True)      # the redirected copy or vacation reply this line sent
+    server = CharField()
 
     class Meta:
         indexes = (
-            (("time", "line_key"), True),
+            (("time", "line_key", "server"), True),
             (("message_ref",), False),
             (("kind", "time"), False),
         )
@@ -185,6 +190,8 @@ class Message(BaseModel):
     spam_action = CharField(null=True)
     spam_symbols = TextField(null=True)       # JSON array of [name, score], strongest first
     counted = BooleanField(default=False, constraints=[SQL("DEFAULT 0")])     # its outcome is in daily_count (daily_counts.py)
+    # Where it entered our system: its first leg's server (or its NOQUEUE refusal's). Counted once, there.
+    server = CharField()
 
     class Meta:
         indexes = (
@@ -201,6 +208,7 @@ class Message(BaseModel):
             (("message_id",), False),
             (("related_ref",), False),
             (("is_complete", "first_seen"), False),
+            (("server", "first_seen"), False),
         )
 
 
@@ -221,6 +229,7 @@ class Leg(BaseModel):
     removed = BooleanField(default=False)
     first_time = IntegerField()
     last_time = IntegerField()
+    server = CharField()                      # queue ids are unique per server only
 
     class Meta:
         indexes = (
@@ -269,9 +278,10 @@ Message.add_index(Message.index(Message.expired_unlinked).where(Message.expired_
 
 
 class DailyCount(BaseModel):
-    """Messages per UTC day and local party, kept after the messages (daily_counts.py).
-    The key's columns are the dimensions; a `server` column joins them for several servers."""
+    """Messages per UTC day, server and local party, kept after the messages (daily_counts.py).
+    The key's columns are the dimensions."""
     day = IntegerField()                      # days since 1970-01-01 (UTC) of the message's first_seen
+    server = CharField()                      # the message's entry server
     domain = CharField()
     mailbox = CharField()
     direction = CharField()
@@ -279,20 +289,24 @@ class DailyCount(BaseModel):
     messages = IntegerField(default=0)
 
     class Meta:
-        primary_key = CompositeKey("day", "domain", "mailbox", "direction", "status")
+        primary_key = CompositeKey("day", "server", "domain", "mailbox", "direction", "status")
         # The key alone: a filter by domain or mailbox reads the key over the days asked for;
         # an index per column would triple the bytes per row (bench/storage_tiers.py).
         without_rowid = True
 
 
 class ImportState(BaseModel):
-    source = CharField(primary_key=True)      # postfix | rspamd | netfilter | dovecot
+    server = CharField()
+    source = CharField()                      # postfix | rspamd | netfilter | dovecot
     last_import = IntegerField(null=True)     # last time a fetch stored at least one new line
     last_fetch_run = IntegerField(null=True)
     last_error = TextField(null=True)
     unparsed = IntegerField(default=0)
     fetched = IntegerField(default=0)
     stored = IntegerField(default=0)
+
+    class Meta:
+        primary_key = CompositeKey("server", "source")
 
 
 class Gap(BaseModel):
@@ -302,6 +316,7 @@ class Gap(BaseModel):
     end_time = IntegerField()
     estimated_missed = IntegerField()
     detected_at = IntegerField()
+    server = CharField()
 
 
 class LocalDomain(BaseModel):

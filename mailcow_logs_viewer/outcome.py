@@ -59,6 +59,7 @@ class Outcome:
 @dataclass
 class MessageResult:
     id: int
+    server: str | None = None        # the entry server (entry_server); None: keep the stored one
     message_id: str | None = None
     queue_id: str | None = None
     queue_ids: str = ""
@@ -204,11 +205,24 @@ def _read_refusal(line: dict, has_legs: bool, outcomes: _Outcomes, refusals: _Re
         outcomes.get(line["recipient"]).refused = not permanent
 
 
+def entry_server(facts: MessageFacts) -> str | None:
+    """Where the message entered our system, the server it is counted under: its first leg's
+    (legs are in time order) but for a leg another of our servers handed over (role
+    `relayed`, custody.py), else its NOQUEUE refusal's, else its Rspamd verdict's."""
+    for leg in facts.legs:
+        if leg["role"] != "relayed":
+            return leg["server"]
+    if facts.legs:
+        return facts.legs[0]["server"]
+    return next((line["server"] for line in facts.lines), None) or next((r["server"] for r in facts.rspamd), None)
+
+
 def _read_legs(facts: MessageFacts, result: MessageResult) -> None:
     times = [t for leg in facts.legs for t in (leg["first_time"], leg["last_time"])]
     times += [line["time"] for line in facts.lines] + [row["time"] for row in facts.rspamd]
     if times:
         result.first_seen, result.last_seen = min(times), max(times)
+    result.server = entry_server(facts)
     for leg in facts.legs:
         result.sender = result.sender if result.sender is not None else leg["sender"]
         result.size = result.size or leg["size"]

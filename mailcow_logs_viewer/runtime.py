@@ -3,19 +3,18 @@ jobs, and what we last learned about mailcow's reachability."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from .alerts.engine import AlertEngine
 from .audit import AuditLog
 from .correlate import Correlator
 from .domains import refresh_local_domains
-from .ingest import FetchFailed, Ingestor
+from .ingest import FetchFailed
 from .jobs import JobRunner
-from .mailcow import MailcowAuthError, MailcowClient
-from .mailcow_live import MailcowLive
+from .mailcow import MailcowClient
 from .privacy import anonymize_ips, scrub_subjects
 from .retention import cleanup
+from .server_runtime import ServerRuntime
 from .versions import check_versions
 
 log = logging.getLogger(__name__)
@@ -23,56 +22,93 @@ log = logging.getLogger(__name__)
 
 class Runtime:
     def __init__(self, settings, client: MailcowClient | None = None):
+        """`client`: the (first) server's client, for tests that bring their own."""
         self.settings = settings
-        self.client = client or MailcowClient(settings.mailcow_url, settings.mailcow_api_key,
-                                              settings.mailcow_api_timeout, settings.mailcow_verify_ssl)
+        self.alerts = AlertEngine(settings, None)
+        self.servers: dict[str, ServerRuntime] = {}
+        for index, server in enumerate(settings.servers):
+            self.servers[server.name] = ServerRuntime(server, settings, client if index == 0 else None,
+                                                      self.alerts.note_fetch)
+        self.alerts.client = self.client
         self.runner: JobRunner | None = None
         self.correlator = Correlator(settings.max_correlation_age_minutes)
         self.started_at = time.time()
-        self.mailcow_state = {"reachable": None, "last_success": None, "last_error": None, "last_error_at": None}
-        self.key_refused = False     # the last answer from mailcow was a 401: /api/health says degraded
-        self._state_lock = threading.Lock()
-        self.live = MailcowLive(self.client, settings.status_cache_seconds, settings.mailcow_api_key,
-                                self.note_mailcow)
         self.version_checks: dict = {}
-        self.alerts = AlertEngine(settings, self.client)
         self.audit = AuditLog()
 
-    # -------------------------------------------------------------- mailcow reachability
+    # -------------------------------------------------------------- the first server (one server: the server)
+
+    @property
+    def first(self) -> ServerRuntime:
+        return next(iter(self.servers.values()))
+
+    @property
+    def client(self) -> MailcowClient:
+        return self.first.client
+
+    @property
+    def live(self):
+        return self.first.live
+
+    @property
+    def mailcow_state(self) -> dict:
+        return self.first.state.as_dict()
+
+    @property
+    def key_refused(self) -> bool:
+        """Some server refused our key at its last answer: /api/health says degraded."""
+        return any(s.state.key_refused for s in self.servers.values())
 
     def note_mailcow(self, error: Exception | None) -> None:
-        with self._state_lock:
-            self.key_refused = isinstance(error, MailcowAuthError)
-            if error is None:
-                self.mailcow_state.update(reachable=True, last_success=time.time())
-            else:
-                self.mailcow_state.update(reachable=False, last_error=str(error), last_error_at=time.time())
+        self.first.note_mailcow(error)
 
     # -------------------------------------------------------------- jobs
 
     def fetch_and_correlate(self) -> dict:
-        ingestor = Ingestor(self.client, self.settings)
-        try:
-            fetched = ingestor.fetch_all()
-        except FetchFailed as error:
-            self.note_mailcow(error.mailcow_error)
-            self.alerts.note_fetch(error.mailcow_error)
-            # What did arrive is still worth correlating before we report the failure.
-            self.correlator.run()
-            raise
-        self.note_mailcow(None)
-        self.alerts.note_fetch(None)
-        return {"fetch": fetched, "correlate": self.correlator.run()}
+        """Every server's fetch, each on its own thread, then what they stored correlated; waits
+        for all of them (`run.py fetch`, tests). A failed server's error is raised after the
+        others are done; what arrived is correlated either way."""
+        futures = {name: s.start_fetch(self.correlator.run) for name, s in self.servers.items()}
+        results, failures = {}, []
+        for name, future in futures.items():
+            if future is None:
+                continue
+            try:
+                results[name] = future.result()
+            except FetchFailed as failure:
+                failures.append((name, failure))
+        if failures:
+            raise _several_failed(failures, len(self.servers))
+        return _summed(results)
+
+    def fetch_servers(self) -> dict:
+        """The scheduled fetch. One server: as `fetch_and_correlate`. Several: start the fetch of
+        every server whose last one is done and return at once, so that a slow or dead server
+        never holds up another's next cycle; the job reports each server's last finished fetch."""
+        if len(self.servers) == 1:
+            return self.fetch_and_correlate()
+        started = [name for name, s in self.servers.items() if s.start_fetch(self.correlator.run) is not None]
+        failures = [(name, s.last_failure) for name, s in self.servers.items() if s.last_failure is not None]
+        if failures:
+            raise _several_failed(failures, len(self.servers))
+        return {"started": started, "busy": sorted(set(self.servers) - set(started))}
 
     def refresh_domains(self) -> dict:
-        return {"domains": refresh_local_domains(self.client, self.settings.local_domains)}
+        domains, failed = refresh_local_domains({name: s.client for name, s in self.servers.items()},
+                                                self.settings.local_domains)
+        for name, s in self.servers.items():
+            s.note_mailcow(failed.get(name))
+        if failed and len(failed) == len(self.servers):
+            raise next(iter(failed.values()))
+        return {"domains": domains} | ({"failed": sorted(failed)} if failed else {})
 
     def build_runner(self) -> JobRunner:
         settings = self.settings
         runner = JobRunner(str(settings.database_path.resolve()))
-        runner.every(3600, "refresh_domains", "local domains and alias domains from mailcow", self._guarded_domains)
-        runner.every(settings.fetch_interval, "fetch_logs", "fetch Postfix, Rspamd and netfilter logs, then correlate",
-                     self.fetch_and_correlate)
+        runner.every(3600, "refresh_domains", "local domains and alias domains from mailcow", self.refresh_domains)
+        runner.every(settings.fetch_interval, "fetch_logs", "fetch Postfix, Rspamd and netfilter logs, then correlate"
+                     + (f" ({len(self.servers)} servers, each on its own)" if len(self.servers) > 1 else ""),
+                     self.fetch_servers, writes=False)
         # Registered right after the fetch: due at the same moments, it runs just after each fetch.
         runner.every(settings.fetch_interval, "evaluate_alerts", "evaluate alert rules and queue notifications",
                      self.alerts.evaluate)
@@ -106,14 +142,6 @@ class Runtime:
         self.runner = runner
         return runner
 
-    def _guarded_domains(self) -> dict:
-        try:
-            result = self.refresh_domains()
-        except Exception as error:
-            self.note_mailcow(error)
-            raise
-        return result
-
     def start(self) -> JobRunner:
         runner = self.build_runner()
         self.alerts.resume_pending()
@@ -125,4 +153,27 @@ class Runtime:
         if self.runner is not None:
             self.runner.stop()
         self.alerts.stop()
-        self.client.close()
+        for server in self.servers.values():
+            server.close()
+
+
+def _several_failed(failures: list[tuple[str, FetchFailed]], servers: int) -> FetchFailed:
+    """One server: its failure as it was. Several: one failure naming each failed server."""
+    if servers == 1:
+        return failures[0][1]
+    return FetchFailed("; ".join(f"{name}: {failure}" for name, failure in failures),
+                       {name: failure.results for name, failure in failures},
+                       [cause for _, failure in failures for cause in failure.causes])
+
+
+def _summed(results: dict[str, dict]) -> dict:
+    """Per source, the servers' fetch figures added up (`fetch`), each server's (`servers`), and
+    the last correlation's figures."""
+    fetch: dict[str, dict] = {}
+    for result in results.values():
+        for source, figures in result["fetch"].items():
+            total = fetch.setdefault(source, dict.fromkeys(figures, 0))
+            for key, value in figures.items():
+                total[key] += value
+    last = list(results.values())[-1]["correlate"] if results else {}
+    return {"fetch": fetch, "correlate": last, "servers": {name: r["fetch"] for name, r in results.items()}}

@@ -26,8 +26,9 @@ class Staging:
     through the WAL, as the main file would, buys nothing.
     """
 
-    def __init__(self, source: Source):
+    def __init__(self, source: Source, server: str):
         self.source = source
+        self.server = server
         self.table = f"staging.{source.table}"
         try:
             self._prepare()
@@ -41,7 +42,8 @@ class Staging:
 
     @property
     def path(self) -> str:
-        return database.database + "-staging"
+        # A file per server: each server is fetched on its own thread and connection (runtime.py).
+        return f"{database.database}-staging-{self.server}"
 
     def _prepare(self) -> None:
         connection = database.connection()
@@ -63,7 +65,8 @@ class Staging:
         if rows:
             with database.atomic("IMMEDIATE"):
                 # As plain tuples: sqlite3 binds an exact tuple faster than a NamedTuple.
-                database.connection().executemany(self.source.insert_sql(self.table, "INSERT"), map(tuple, rows))
+                database.connection().executemany(self.source.insert_sql(self.table, "INSERT", server=False),
+                                                  map(tuple, rows))
 
     def move(self) -> int:
         """Into the log table, oldest first (staged newest first), a batch per transaction."""
@@ -74,17 +77,17 @@ class Staging:
         # next: its key (the raw text) decides whether it is stored already. A step of its
         # own, so that the move of the parsed rows stays one plain INSERT ... SELECT.
         connection.execute(f"DELETE FROM {self.table} AS s WHERE NOT s.parsed AND EXISTS (SELECT 1 FROM main.{table} "
-                           f"AS m WHERE m.parsed = 0 AND m.{key} = s.{key} AND m.time BETWEEN "
-                           f"s.time - {UNTIMED_WINDOW} AND s.time + {UNTIMED_WINDOW})")
+                           f"AS m WHERE m.parsed = 0 AND m.{key} = s.{key} AND m.server = ? AND m.time BETWEEN "
+                           f"s.time - {UNTIMED_WINDOW} AND s.time + {UNTIMED_WINDOW})", (self.server,))
         highest = connection.execute(f"SELECT MAX(rowid) FROM {self.table}").fetchone()[0] or 0
         stored = 0
         while highest > 0:
             lowest = max(1, highest - MOVE_BATCH + 1)
             with database.atomic("IMMEDIATE"):
                 before = connection.total_changes
-                connection.execute(f"INSERT OR IGNORE INTO main.{table} ({columns}) SELECT {columns} "
+                connection.execute(f"INSERT OR IGNORE INTO main.{table} ({columns}, server) SELECT {columns}, ? "
                                    f"FROM {self.table} WHERE rowid BETWEEN ? AND ? ORDER BY rowid DESC",
-                                   (lowest, highest))
+                                   (self.server, lowest, highest))
                 stored += connection.total_changes - before
             highest = lowest - 1
         connection.execute(f"DROP TABLE {self.table}")

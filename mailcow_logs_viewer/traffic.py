@@ -1,6 +1,6 @@
 """What fetching costs mailcow, per log source: bytes received and requests made.
 
-Kept in the database (one State row per source) so that the Status page, settings/info and
+Kept in the database (one State row per server and source) so that the Status page, settings/info and
 /metrics show it across restarts, and so that the next fetch knows how many entries the last
 ones found new: that is the size of its first request (ingest.py).
 """
@@ -29,11 +29,17 @@ class TrafficSummary(NamedTuple):
         return self._asdict()
 
 
+def _key(server: str, source: str) -> str:
+    return f"{_KEY}{server}:{source}"
+
+
 class Traffic:
-    def __init__(self, source: str):
+    def __init__(self, server: str, source: str, data: dict | None = None):
+        self.server = server
         self.source = source
-        row = State.get_or_none(State.key == _KEY + source)
-        data = json.loads(row.value) if row else {}
+        if data is None:
+            row = State.get_or_none(State.key == _key(server, source))
+            data = json.loads(row.value) if row else {}
         self.bytes_total = int(data.get("bytes", 0))
         self.requests_total = int(data.get("requests", 0))
         self.expected_new: int | None = data.get("expected_new")
@@ -64,7 +70,23 @@ class Traffic:
         value = json.dumps({"bytes": self.bytes_total, "requests": self.requests_total,
                             "expected_new": self.expected_new, "hours": self.hours, "cycles": self.cycles})
         with database.atomic("IMMEDIATE"):
-            State.insert(key=_KEY + self.source, value=value).on_conflict_replace().execute()
+            State.insert(key=_key(self.server, self.source), value=value).on_conflict_replace().execute()
+
+    @classmethod
+    def of_every_server(cls, source: str) -> "Traffic":
+        """This source's traffic summed over the servers (one server: that server's), for the
+        totals that do not name a server."""
+        total = cls("", source, {})
+        for row in State.select().where(State.key.startswith(_KEY), State.key.endswith(":" + source)):
+            one = cls("", source, json.loads(row.value))
+            total.bytes_total += one.bytes_total
+            total.requests_total += one.requests_total
+            for hour, (received, requests) in one.hours.items():
+                bucket = total.hours.setdefault(hour, [0, 0])
+                bucket[0] += received
+                bucket[1] += requests
+            total.cycles = sorted(total.cycles + one.cycles)[-KEEP_CYCLES:]
+        return total
 
     def summary(self, now: int) -> TrafficSummary:
         hour = now // 3600

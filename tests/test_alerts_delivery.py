@@ -19,7 +19,7 @@ from receivers import HttpReceiver, SmtpReceiver
 
 def _gap(now: int) -> None:
     """Data for the gap rule: lines mailcow trimmed before the fetch reached them."""
-    Gap.create(source="postfix", start_time=now - 120, end_time=now - 60, estimated_missed=40, detected_at=now - 30)
+    Gap.create(server="mx", source="postfix", start_time=now - 120, end_time=now - 60, estimated_missed=40, detected_at=now - 30)
 
 
 def test_failing_channels_are_retried_with_backoff_and_reported(tmp_path):

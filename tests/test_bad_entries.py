@@ -80,7 +80,7 @@ def fetch(make_settings, simulator):
     settings = make_settings(MAILCOW_URL=simulator.url, MAILCOW_API_KEY=simulator.api_key)
     open_database(settings.database_path)
     client = MailcowClient(settings.mailcow_url, settings.mailcow_api_key, retries=0)
-    yield simulator, lambda source, clock=time.time: Ingestor(client, settings, clock).fetch_source(source)
+    yield simulator, lambda source, clock=time.time: Ingestor(client, settings, clock=clock).fetch_source(source)
     client.close()
     database.close()
 
@@ -104,8 +104,8 @@ def test_one_bad_entry_is_kept_raw_and_every_other_entry_is_stored(fetch, source
     else:
         assert parsed == 6, "every good entry is stored"
         assert table.select().where(table.parsed == False).count() == 1, "the bad one is kept raw"
-        assert result.unparsed == 1 and ImportState.get_by_id(source).unparsed == 1
-    assert ImportState.get_by_id(source).last_error is None
+        assert result.unparsed == 1 and ImportState.get(source=source).unparsed == 1
+    assert ImportState.get(source=source).last_error is None
     before = table.select().count()
     for _ in range(3):
         fetch_source(source)

@@ -94,11 +94,11 @@ def test_retention_deletes_old_data_in_batches_and_keeps_the_rest(app):
         entry = {"time": str(at + index % 50), "priority": "info", "program": "postfix/qmgr",
                  "message": f"{index:010X}: removed"}
         rows.append(postfix_row(entry, 0, at))
-    insert_rows(POSTFIX, rows)
-    NetfilterLine.create(line_key=1, time=old, priority="warn", message="old")
-    NetfilterLine.create(line_key=2, time=new, priority="warn", message="new")
-    DovecotLine.create(line_key=1, time=old, priority="info", message="old")
-    DovecotLine.create(line_key=2, time=new, priority="info", message="new")
+    insert_rows(POSTFIX, rows, "mx")
+    NetfilterLine.create(line_key=1, server="mx", time=old, priority="warn", message="old")
+    NetfilterLine.create(line_key=2, server="mx", time=new, priority="warn", message="new")
+    DovecotLine.create(line_key=1, server="mx", time=old, priority="info", message="old")
+    DovecotLine.create(line_key=2, server="mx", time=new, priority="info", message="new")
     Correlator().run()
     deleted = cleanup(retention_days=7)
     assert deleted["postfix_line"] == 11000 and deleted["netfilter_line"] == 1 == deleted["dovecot_line"]
@@ -115,15 +115,15 @@ def test_local_domains_survive_a_restart_without_mailcow(make_settings, simulato
     settings = make_settings(MAILCOW_URL=simulator.url, MAILCOW_API_KEY=simulator.api_key, LOCAL_DOMAINS="extra.test")
     open_database(settings.database_path)
     client = MailcowClient(simulator.url, simulator.api_key)
-    found = refresh_local_domains(client, settings.local_domains)
+    found, failed = refresh_local_domains({"mx": client}, settings.local_domains)
     client.close()
     assert {"example.org", "example.net", "example.com", "extra.test"} <= set(found)
     database.close()
     simulator.set_fault("down")
     open_database(settings.database_path)          # a restart: mailcow is gone now
     dead = MailcowClient(simulator.url, simulator.api_key, retries=0)
-    with pytest.raises(MailcowUnreachable):
-        refresh_local_domains(dead, settings.local_domains)
+    _, failed = refresh_local_domains({"mx": dead}, settings.local_domains)
+    assert isinstance(failed["mx"], MailcowUnreachable)
     dead.close()
     assert local_domains() >= {"example.org", "example.net", "example.com", "extra.test"}
     simulator.set_fault(None)
@@ -141,7 +141,7 @@ def test_import_reads_gzipped_and_rfc3339_syslog_files(app, tmp_path):
     gz.write_bytes(gzip.compress(bsd.encode()))
     plain = tmp_path / "mail.log"
     plain.write_text(rfc)
-    report = import_files([str(gz), str(plain)], year=2021)
+    report = import_files([str(gz), str(plain)], year=2021, server="mx")
     counts = {k: report[k] for k in ("lines", "postfix", "dovecot", "stored", "skipped")}
     assert counts == {"lines": 5, "postfix": 3, "dovecot": 1, "stored": 4, "skipped": 1}
     assert report["years"] == {str(gz): [2021], str(plain): [2021]}
@@ -150,5 +150,5 @@ def test_import_reads_gzipped_and_rfc3339_syslog_files(app, tmp_path):
     times = [line.time for line in PostfixLine.select().order_by(PostfixLine.id)]
     assert times[0] == 1611729361                      # 2021-01-27T06:36:01Z
     assert times[2] == 1611725763                      # 06:36:03 at +01:00 is 05:36:03Z
-    again = import_files([str(gz), str(plain)], year=2021)
+    again = import_files([str(gz), str(plain)], year=2021, server="mx")
     assert again["stored"] == 0                        # importing twice stores nothing new

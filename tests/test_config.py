@@ -104,15 +104,21 @@ EVERY_VARIABLE = {
     "OIDC_CLIENT_ID": ("logs-viewer", "oidc_client_id", "logs-viewer"),
     "OIDC_CLIENT_SECRET": ("s3cret", "oidc_client_secret", "s3cret"),
     "OIDC_ADMIN_GROUP": ("mail-admins", "oidc_admin_group", "mail-admins"),
+    "SERVER_NAME": ("mx-main", "server_name", "mx-main"),
     "DOMAIN_ADMINS": ("Boss@Example.org=example.org Example.net; it@b.org=b.org", "domain_admins",
                       (("boss@example.org", ("example.net", "example.org")), ("it@b.org", ("b.org",)))),
 }
 
 
+# MAILCOW_INSTANCES brings per-server variables whose names depend on the servers' names
+# (MAILCOW_MX1_URL ...): it has tests of its own below, not a line in EVERY_VARIABLE.
+SERVER_LIST_VARIABLES = {"MAILCOW_INSTANCES"}
+
+
 def test_every_variable_is_covered_here():
     # The alert variables are covered in test_alerts_settings.py.
     from mailcow_logs_viewer.alerts.settings import ALERT_ENV_VARIABLES
-    assert set(EVERY_VARIABLE) | set(ALERT_ENV_VARIABLES) == set(ENV_VARIABLES)
+    assert set(EVERY_VARIABLE) | set(ALERT_ENV_VARIABLES) | SERVER_LIST_VARIABLES == set(ENV_VARIABLES)
 
 
 def test_every_variable_parsed_all_at_once():
@@ -339,3 +345,70 @@ def test_a_bad_oidc_setting_exits_2_naming_it(tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "OIDC_ISSUER" in lines[0]
+
+
+# ---------------------------------------------------------------- several servers (issue 15)
+
+TWO_SERVERS = {"MAILCOW_INSTANCES": "mx1, mx-2", "MAILCOW_MX1_URL": "https://mx1.example.org/",
+               "MAILCOW_MX1_API_KEY": SECRET_KEY, "MAILCOW_MX_2_URL": "http://10.0.0.2:8080",
+               "MAILCOW_MX_2_API_KEY": "KEY-TWO", "MAILCOW_MX_2_VERIFY_SSL": "false",
+               "MAILCOW_MX_2_API_TIMEOUT": "5", "MAILCOW_API_TIMEOUT": "12"}
+
+
+def test_one_server_is_named_after_the_host_of_its_url_or_server_name():
+    s = load()
+    assert s.server_name == "mail.example.com"
+    assert [(m.name, m.url, m.api_key, m.api_timeout, m.verify_ssl) for m in s.servers] == [
+        ("mail.example.com", "https://mail.example.com", SECRET_KEY, 30.0, True)]
+    assert load(SERVER_NAME="mx-main").servers[0].name == "mx-main"
+    # replace() moves the derived server with the URL (the demo and tests point it elsewhere)
+    moved = s.replace(mailcow_url="http://127.0.0.1:8443")
+    assert (moved.server_name, moved.servers[0].url) == ("127.0.0.1", "http://127.0.0.1:8443")
+
+
+def test_several_servers_in_configured_order_with_their_own_settings():
+    s = load_settings(TWO_SERVERS)
+    assert [(m.name, m.url, m.api_key, m.api_timeout, m.verify_ssl) for m in s.servers] == [
+        ("mx1", "https://mx1.example.org", SECRET_KEY, 12.0, True),
+        ("mx-2", "http://10.0.0.2:8080", "KEY-TWO", 5.0, False)]
+    assert s.server_name == "mx1"                   # the first, unless SERVER_NAME says otherwise
+    assert (s.mailcow_url, s.mailcow_api_key) == ("https://mx1.example.org", SECRET_KEY)
+    assert load_settings({**TWO_SERVERS, "SERVER_NAME": "mx-2"}).server_name == "mx-2"
+
+
+@pytest.mark.parametrize("change, variable", [
+    ({"MAILCOW_INSTANCES": " , "}, "MAILCOW_INSTANCES"),
+    ({"MAILCOW_INSTANCES": "mx1,MX2"}, "MAILCOW_INSTANCES"),
+    ({"MAILCOW_INSTANCES": "mx1,mx_2"}, "MAILCOW_INSTANCES"),
+    ({"MAILCOW_INSTANCES": "mx1,mx1"}, "MAILCOW_INSTANCES"),
+    ({"MAILCOW_INSTANCES": "mx1," + "a" * 32}, "MAILCOW_INSTANCES"),
+    ({"MAILCOW_MX1_URL": None}, "MAILCOW_MX1_URL"),
+    ({"MAILCOW_MX1_URL": "ftp://mx1.example.org"}, "MAILCOW_MX1_URL"),
+    ({"MAILCOW_MX_2_API_KEY": None}, "MAILCOW_MX_2_API_KEY"),
+    ({"MAILCOW_MX_2_VERIFY_SSL": "maybe"}, "MAILCOW_MX_2_VERIFY_SSL"),
+    ({"MAILCOW_MX_2_API_TIMEOUT": "0"}, "MAILCOW_MX_2_API_TIMEOUT"),
+    ({"SERVER_NAME": "mx3"}, "SERVER_NAME"),
+])
+def test_a_bad_or_missing_server_variable_names_itself(change, variable):
+    env = {k: v for k, v in {**TWO_SERVERS, **change}.items() if v is not None}
+    assert error_for(env).variable == variable
+
+
+def test_a_bad_server_name_names_itself():
+    assert error_for({**REQUIRED, "SERVER_NAME": "Mail Server"}).variable == "SERVER_NAME"
+
+
+def test_no_server_api_key_in_repr_or_errors():
+    s = load_settings(TWO_SERVERS)
+    assert SECRET_KEY not in repr(s) and SECRET_KEY not in repr(s.servers) and "KEY-TWO" not in repr(s)
+    error = error_for({**TWO_SERVERS, "MAILCOW_MX1_API_KEY": SECRET_KEY, "MAILCOW_MX_2_API_TIMEOUT": "x"})
+    assert SECRET_KEY not in str(error) and "KEY-TWO" not in str(error)
+
+
+def test_cli_bad_server_variable_exits_2_naming_it(tmp_path):
+    env = _clean_env(DATA_DIR=str(tmp_path / "d"), MAILCOW_INSTANCES="mx1,mx2", MAILCOW_MX1_URL="http://127.0.0.1:9",
+                     MAILCOW_MX1_API_KEY=SECRET_KEY, MAILCOW_MX2_API_KEY="K")
+    result = _run(["fetch"], env, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: MAILCOW_MX2_URL: is required (the address of this mailcow and a read-only API key)"]

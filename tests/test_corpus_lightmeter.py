@@ -20,7 +20,7 @@ INDIVIDUAL = ("lightmeter-controlcenter", "individual_files")
 
 def _import(tmp_path, name: str) -> None:
     open_database(tmp_path / f"{name}.db")
-    import_files([str(corpus_path(*INDIVIDUAL, name))], year=2020)
+    import_files([str(corpus_path(*INDIVIDUAL, name))], year=2020, server="mx")
     Correlator().run()
 
 
@@ -60,7 +60,7 @@ def test_individual_files_hold_the_documented_delivery_lines(tmp_path):
     for path in sorted(folder.glob("*.log")):
         expected += _status_lines(path)
         open_database(tmp_path / f"{path.stem}.db")
-        import_files([str(path)], year=2020)
+        import_files([str(path)], year=2020, server="mx")
         for status, count in (PostfixLine.select(PostfixLine.status, PostfixLine.id)
                               .where(PostfixLine.kind == "delivery").tuples()):
             stored[status] += 1

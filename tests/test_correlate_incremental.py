@@ -18,7 +18,7 @@ def _postfix(lines: list[tuple[int, str, str]]) -> None:
     """Store (offset, program, message) lines the way a fetch does."""
     rows = [postfix_row({"time": str(T0 + offset), "priority": "info", "program": program, "message": message}, 0, T0)
             for offset, program, message in lines]
-    insert_rows(POSTFIX, rows)
+    insert_rows(POSTFIX, rows, "mx")
 
 
 def _rspamd(offset: int, message_id: str, action: str = "no action", rcpt=("bob@example.org",)) -> None:
@@ -26,7 +26,7 @@ def _rspamd(offset: int, message_id: str, action: str = "no action", rcpt=("bob@
            "required_score": 15, "action": action, "symbols": {}, "ip": "203.0.113.9", "user": "unknown",
            "sender_smtp": "alice@example.net", "sender_mime": "alice@example.net", "rcpt_smtp": list(rcpt),
            "rcpt_mime": list(rcpt), "size": 1200}
-    insert_rows(RSPAMD, [rspamd_row(row, 0, T0, frozenset({"example.org"}))])
+    insert_rows(RSPAMD, [rspamd_row(row, 0, T0, frozenset({"example.org"}))], "mx")
 
 
 def _message() -> Message:

@@ -21,7 +21,7 @@ T0 = NOW - 3600
 def store(lines: list[tuple[int, str, str]], base: int = T0) -> None:
     """Store (offset, program, message) lines the way a fetch does."""
     insert_rows(POSTFIX, [postfix_row({"time": str(base + offset), "priority": "info", "program": program,
-                                       "message": message}, 0, base) for offset, program, message in lines])
+                                       "message": message}, 0, base) for offset, program, message in lines], "mx")
 
 
 def by_msgid(message_id: str) -> Message:
@@ -145,7 +145,7 @@ def _scan(offset: int, message_id: str, ip: str, sender: str, rcpts: list[str], 
     row = {"unix_time": T0 + offset, "message-id": message_id.strip("<>"), "subject": subject, "score": 1.5,
            "required_score": 15, "action": "no action", "symbols": {}, "ip": ip, "user": "unknown",
            "sender_smtp": sender, "sender_mime": sender, "rcpt_smtp": rcpts, "rcpt_mime": rcpts, "size": 1200}
-    insert_rows(RSPAMD, [rspamd_row(row, 0, T0, frozenset({"example.org"}))])
+    insert_rows(RSPAMD, [rspamd_row(row, 0, T0, frozenset({"example.org"}))], "mx")
 
 
 def test_the_scan_of_a_list_copy_belongs_to_the_copy_not_to_the_post(correlator):

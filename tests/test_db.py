@@ -37,7 +37,7 @@ def fts_ids(text: str) -> set[int]:
 
 def add_message(key: str, sender: str, subject: str, recipients: str = "bob@example.org") -> Message:
     now = int(time.time())
-    return Message.create(correlation_key=key, sender=sender, subject=subject, recipients=recipients,
+    return Message.create(correlation_key=key, server="mx", sender=sender, subject=subject, recipients=recipients,
                           queue_ids="ABC123", first_seen=now, last_seen=now, updated_at=now)
 
 
@@ -99,7 +99,7 @@ def test_migration_from_version_1(tmp_path):
         assert plain.execute("PRAGMA user_version").fetchone()[0] == 1
         assert not plain.execute("SELECT name FROM sqlite_master WHERE name='message_fts'").fetchall()
 
-    open_database(path)
+    open_database(path, server_name="mx")
     assert pragma("user_version") == SCHEMA_VERSION
     assert sorted(m.correlation_key for m in Message.select()) == ["key-a", "key-b"]
     a = Message.get(Message.correlation_key == "key-a")
@@ -194,3 +194,90 @@ def test_cli_fetch_on_a_non_database_exits_2_with_one_line(tmp_path):
     assert "not a SQLite database" in lines[0]
     assert "Traceback" not in result.stderr
     assert (data_dir / "mailcow-logs.db").read_bytes() == content
+
+
+# ---------------------------------------------------------------- several servers (migration 10)
+
+OLD_SCHEMA = Path(__file__).parent / "schemas" / "version_9.sql"
+
+
+def _build_version_9(path: Path) -> None:
+    """A single-server file as the release before several servers wrote it, with a row in every
+    table that gains a server."""
+    with sqlite3.connect(path) as plain:
+        plain.executescript(OLD_SCHEMA.read_text())
+        plain.executescript("""
+            INSERT INTO postfix_line (line_key, time, program, priority, message, parsed, kind, queue_id)
+                VALUES (7, 1000, 'postfix/qmgr', 'info', 'ABC1: removed', 1, 'removed', 'ABC1');
+            INSERT INTO rspamd_row (row_key, time, parsed, is_spam, has_auth, direction) VALUES (8, 1000, 1, 0, 0, 'inbound');
+            INSERT INTO netfilter_line (line_key, time, priority, message, parsed, auth_failure)
+                VALUES (9, 1000, 'warn', 'Banning 192.0.2.1', 1, 0);
+            INSERT INTO dovecot_line (line_key, time, priority, message, parsed) VALUES (10, 1000, 'info', 'x', 1);
+            INSERT INTO message (correlation_key, queue_ids, recipients, recipient_count, direction, final_status,
+                is_complete, is_spam, has_postfix, has_rspamd, expired_unlinked, first_seen, last_seen, updated_at,
+                raw_lines_removed, counted, sender)
+                VALUES ('k', 'ABC1', 'bob@example.org', 0, 'inbound', 'delivered', 1, 0, 1, 0, 0, 1000, 1000, 1000, 0, 1,
+                        'alice@example.net');
+            INSERT INTO leg (queue_id, message_ref, role, removed, first_time, last_time)
+                VALUES ('ABC1', 1, 'primary', 1, 1000, 1000);
+            INSERT INTO gap (source, start_time, end_time, estimated_missed, detected_at) VALUES ('postfix', 1, 2, 3, 4);
+            INSERT INTO import_state (source, last_import, unparsed, fetched, stored) VALUES ('postfix', 1000, 1, 5, 4);
+            INSERT INTO daily_count (day, domain, mailbox, direction, status, messages)
+                VALUES (0, 'example.org', 'bob@example.org', 'inbound', 'delivered', 1);
+            INSERT INTO state (key, value) VALUES ('fetch_traffic:postfix', '{"bytes": 1234, "requests": 2}');
+            INSERT INTO state (key, value) VALUES ('blacklist_hidden_queues', '{}');
+        """)
+
+
+def _schema(path: Path) -> dict:
+    """Columns (but their DEFAULT: a migrated column keeps the old server's name as its default),
+    indexes and triggers, as SQLite reports them."""
+    with sqlite3.connect(path) as plain:
+        tables = [r[0] for r in plain.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        schema = {}
+        for table in tables:
+            columns = [(c[1], c[2], c[3], c[5]) for c in plain.execute(f'PRAGMA table_info("{table}")')]
+            indexes = sorted((i[2], i[3], i[4], tuple(c[2] for c in plain.execute(f'PRAGMA index_info("{i[1]}")')))
+                             for i in plain.execute(f'PRAGMA index_list("{table}")'))
+            schema[table] = (columns, indexes)
+        schema["triggers"] = sorted(r[0] for r in plain.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+        schema["without rowid"] = sorted(r[0] for r in plain.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%WITHOUT ROWID%'"))
+    return schema
+
+
+def test_a_single_server_file_migrates_in_place_and_its_rows_belong_to_server_name(tmp_path):
+    from mailcow_logs_viewer.log_rows import POSTFIX, insert_rows, postfix_row
+    from mailcow_logs_viewer.models import DailyCount, Gap, ImportState
+    from mailcow_logs_viewer.traffic import Traffic
+
+    path = tmp_path / "old.db"
+    _build_version_9(path)
+    with pytest.raises(StorageError, match="server"):
+        open_database(path)                  # which server the rows came from must be said
+    with sqlite3.connect(path) as plain:
+        assert plain.execute("PRAGMA user_version").fetchone()[0] == 9      # left as it was
+    open_database(path, server_name="mx-old")
+    assert pragma("user_version") == SCHEMA_VERSION
+    for table in ("postfix_line", "rspamd_row", "netfilter_line", "dovecot_line", "message", "leg", "gap",
+                  "import_state", "daily_count"):
+        assert database.execute_sql(f"SELECT DISTINCT server FROM {table}").fetchall() == [("mx-old",)], table
+    state = ImportState.get(server="mx-old", source="postfix")
+    assert (state.fetched, state.stored, state.unparsed, state.last_import) == (5, 4, 1, 1000)
+    assert [(c.server, c.mailbox, c.messages) for c in DailyCount.select()] == [("mx-old", "bob@example.org", 1)]
+    assert Gap.get().server == "mx-old"
+    assert Traffic("mx-old", "postfix").bytes_total == 1234
+    assert database.execute_sql("SELECT key FROM state ORDER BY key").fetchall() == [
+        ("blacklist_hidden_queues:mx-old",), ("fetch_traffic:mx-old:postfix",)]
+    # The same line at the same second from another server is another line; from the same, a duplicate.
+    entry = {"time": "1000", "priority": "info", "program": "postfix/qmgr", "message": "ABC1: removed"}
+    same = postfix_row(entry, 0, None)
+    database.execute_sql("UPDATE postfix_line SET line_key = ?", (same.line_key,))
+    assert insert_rows(POSTFIX, [same], "mx-old") == 0
+    assert insert_rows(POSTFIX, [same], "mx2") == 1
+    database.close()
+
+    fresh = tmp_path / "new.db"
+    open_database(fresh)
+    database.close()
+    assert _schema(path) == _schema(fresh)

@@ -26,7 +26,7 @@ def _fill():
     with database.atomic():
         for first in range(0, MESSAGES, 5000):
             Message.insert_many([
-                {"correlation_key": f"key-{i:06d}", "message_id": f"<{i}@example.org>", "queue_id": f"Q{i:07X}",
+                {"correlation_key": f"key-{i:06d}", "server": "mx", "message_id": f"<{i}@example.org>", "queue_id": f"Q{i:07X}",
                  "queue_ids": f"Q{i:07X}", "sender": f"user{i % 97}@example.org", "recipients": "bob@example.net",
                  "recipient_count": 1, "direction": ("inbound", "outbound", "internal")[i % 3],
                  "final_status": ("delivered", "bounced", "deferred")[i % 3 and 1 + (i % 7 == 0)],
@@ -35,7 +35,7 @@ def _fill():
                 for i in range(first, first + 5000)]).execute()
         for first in range(0, LINES, 10000):
             PostfixLine.insert_many([
-                {"line_key": i, "time": START + i * 2, "program": "postfix/smtp", "priority": "info",
+                {"line_key": i, "server": "mx", "time": START + i * 2, "program": "postfix/smtp", "priority": "info",
                  "message": f"Q{i // 4:07X}: to=<bob@example.net>, relay=mx.example.net, status=sent",
                  "queue_id": f"Q{i // 4:07X}", "status": "sent"}
                 for i in range(first, first + 10000)]).execute()

@@ -40,7 +40,7 @@ def _times() -> list[datetime]:
 def test_a_file_across_new_year_puts_december_in_the_year_before(tmp_path):
     path = _log(tmp_path, LINES, datetime(2026, 1, 2, tzinfo=timezone.utc))
     open_database(tmp_path / "a.db")
-    report = import_files([str(path)])
+    report = import_files([str(path)], server="mx")
     times = _times()
     assert (times[0].year, times[0].month, times[-1].year, times[-1].month) == (2025, 12, 2026, 1)
     assert report["years"] == {str(path): [2025, 2026]}
@@ -54,7 +54,7 @@ def test_no_line_is_placed_in_the_future(tmp_path):
     text = f"{later:%b} {later.day:2d} 10:00:00 mx postfix/qmgr[1]: 5F6A7B8C9D: removed\n"
     path = _log(tmp_path, text, now)
     open_database(tmp_path / "b.db")
-    import_files([str(path)])
+    import_files([str(path)], server="mx")
     assert _times()[0].timestamp() <= time.time() + 86400
     database.close()
 
@@ -62,7 +62,7 @@ def test_no_line_is_placed_in_the_future(tmp_path):
 def test_tz_option_reads_bsd_stamps_in_that_zone(tmp_path):
     path = _log(tmp_path, LINES, datetime(2026, 1, 2, tzinfo=timezone.utc))
     open_database(tmp_path / "c.db")
-    import_files([str(path)], tz=ZoneInfo("Europe/Berlin"))
+    import_files([str(path)], tz=ZoneInfo("Europe/Berlin"), server="mx")
     assert _times()[0] == datetime(2025, 12, 31, 22, 59, 58, tzinfo=timezone.utc)
     database.close()
 
@@ -71,7 +71,7 @@ def test_imported_history_survives_the_daily_clean_up_unless_asked(tmp_path):
     path = _log(tmp_path, LINES, datetime(2026, 1, 2, tzinfo=timezone.utc))
     for retain, left in ((True, 5), (False, 0)):
         open_database(tmp_path / f"retain-{retain}.db")
-        import_files([str(path)], retain=retain)
+        import_files([str(path)], retain=retain, server="mx")
         cleanup(retention_days=30)
         assert PostfixLine.select().count() == left
         database.close()
@@ -86,8 +86,18 @@ def test_cli_import_needs_no_mailcow_and_says_which_year_it_used(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "2025/2026" in result.stdout and "kept through the daily clean-up" in result.stdout
     open_database(tmp_path / "data" / "mailcow-logs.db")
-    assert [m.final_status for m in Message.select()] == ["delivered"]
+    assert [(m.final_status, m.server) for m in Message.select()] == [("delivered", "mailcow")]   # no MAILCOW_URL
     database.close()
+    backup = subprocess.run([sys.executable, str(ROOT / "run.py"), "import", str(path), "--year", "2020",
+                             "--server", "mx2"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert backup.returncode == 0, backup.stderr
+    open_database(tmp_path / "data" / "mailcow-logs.db")
+    assert sorted(m.server for m in Message.select()) == ["mailcow", "mx2"]      # the same lines, another server
+    assert {s for (s,) in PostfixLine.select(PostfixLine.server).tuples()} == {"mailcow", "mx2"}
+    database.close()
+    wrong = subprocess.run([sys.executable, str(ROOT / "run.py"), "import", str(path), "--server", "MX 2"],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 2 and "--server" in wrong.stderr
     bad = subprocess.run([sys.executable, str(ROOT / "run.py"), "import", str(path), "--tz", "Mars/Base"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--tz" in bad.stderr
@@ -95,7 +105,7 @@ def test_cli_import_needs_no_mailcow_and_says_which_year_it_used(tmp_path):
 
 def test_dashboard_and_stats_can_be_read_for_the_imported_range(client, tmp_path):
     path = _log(tmp_path, LINES, datetime(2026, 1, 2, tzinfo=timezone.utc))
-    import_files([str(path)])
+    import_files([str(path)], server="mx")
     from mailcow_logs_viewer.correlate import Correlator
     Correlator().run()
     now = client.get("/api/stats/dashboard").get_json()

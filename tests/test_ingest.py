@@ -9,6 +9,7 @@ import pytest
 from mailcow_logs_viewer.db import database
 from mailcow_logs_viewer.ingest import Ingestor
 from mailcow_logs_viewer.mailcow import MailcowAuthError, MailcowClient
+from mailcow_logs_viewer.log_rows import SOURCES
 from mailcow_logs_viewer.models import Gap, ImportState, NetfilterLine, PostfixLine, RspamdRow
 from mailcow_logs_viewer.simulator import SimulatedMailcow, TrafficGenerator
 
@@ -152,7 +153,7 @@ def test_faults_lose_nothing_once_mailcow_recovers(ingest_env, fault):
     make().fetch_all()
     assert _stored_postfix() == _buffer_postfix(sim)
     if fault == "null_entries":
-        assert ImportState.get_by_id("postfix").unparsed > 0
+        assert ImportState.get(source="postfix").unparsed > 0
 
 
 def test_a_malformed_entry_is_kept_raw_and_the_rest_of_the_batch_lands(ingest_env):
@@ -171,3 +172,21 @@ def test_a_malformed_entry_is_kept_raw_and_the_rest_of_the_batch_lands(ingest_en
     assert PostfixLine.select().where(PostfixLine.parsed == True).count() == 10  # noqa: E712
     assert RspamdRow.select().count() == 2
     assert RspamdRow.select().where(RspamdRow.parsed == False).count() == 1  # noqa: E712
+
+
+def test_a_named_servers_fetch_stamps_every_row_and_its_state_with_it(ingest_env):
+    from mailcow_logs_viewer.models import DovecotLine, ImportState, State
+
+    sim, make = ingest_env
+    sim.preload(hours=1, now=time.time())
+    ingestor = make()
+    named = Ingestor(ingestor.client, ingestor.settings, server="mx9")
+    named.fetch_all()
+    for model in (PostfixLine, RspamdRow, NetfilterLine, DovecotLine):
+        assert {s for (s,) in model.select(model.server).distinct().tuples()} == {"mx9"}, model
+    assert {(s.server, s.source) for s in ImportState.select()} == {("mx9", n) for n in SOURCES}
+    assert State.get_or_none(State.key == "fetch_traffic:mx9:postfix") is not None
+    # Another server's fetch of the same lines stores them again, as its own.
+    before = PostfixLine.select().count()
+    ingestor.fetch_all()
+    assert PostfixLine.select().where(PostfixLine.server == ingestor.server).count() == before

@@ -176,7 +176,7 @@ def test_a_ban_counts_until_its_unban_or_its_time_runs_out(app):
              ("banned", "2001:db8::/64", now - 90000, None),                                            # no duration
              ("banned", "192.0.2.1/32", now - 30, 60)]                                                  # banned again
     for key, (action, network, at, minutes) in enumerate(lines):
-        NetfilterLine.create(line_key=key, time=at, priority="crit", message=f"{action} {network}", action=action,
+        NetfilterLine.create(line_key=key, server="mx", time=at, priority="crit", message=f"{action} {network}", action=action,
                              network=network, ip=network.split("/")[0], ban_minutes=minutes)
     found = {b.network: b for b in active_bans(now)}
     assert set(found) == {"192.0.2.1/32", "192.0.2.3/32", "2001:db8::/64"}

@@ -16,12 +16,12 @@ RELAY = "relay=127.0.0.1[127.0.0.1]:2445, delay=0.02, delays=0/0/0/0.01"
 
 def _postfix(lines) -> None:
     insert_rows(POSTFIX, [postfix_row({"time": str(T0 + o), "priority": "info", "program": p, "message": m}, 0, T0)
-                          for o, p, m in lines])
+                          for o, p, m in lines], "mx")
 
 
 def _dovecot(lines) -> None:
     insert_rows(DOVECOT, [dovecot_row({"time": str(T0 + o), "priority": "info", "program": "dovecot", "message": m},
-                                      0, T0) for o, m in lines])
+                                      0, T0) for o, m in lines], "mx")
 
 
 def _inbound(qid: str, msgid: str, sender: str, offset: int = 0) -> list:

@@ -179,7 +179,7 @@ def test_an_older_database_gets_its_counters_from_what_it_holds(fed):
     conn.execute("PRAGMA user_version = 6")
     conn.commit()
     conn.close()
-    open_database(settings.database_path)
+    open_database(settings.database_path, server_name=settings.server_name)
     assert database.execute_sql("PRAGMA user_version").fetchone()[0] >= 9
     assert stored_rows() == expected
     assert Message.select().where(Message.counted == False).count() == 0  # noqa: E712

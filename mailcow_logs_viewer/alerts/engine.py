@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 
 from ..db import database
@@ -61,19 +62,31 @@ class AlertEngine:
         self.fetch_failures = 0
         self.fetch_error: str | None = None
         self.key_refused = False
+        self._failing: dict[str, tuple[int, str, bool]] = {}     # server -> (failures in a row, error, key refused)
+        self._fetch_lock = threading.Lock()
         self._live = LiveState()
         self._live_read_at = 0.0
 
     # ---------------------------------------------------------------- inputs from the fetch job
 
-    def note_fetch(self, error: Exception | None) -> None:
-        if error is None:
-            self.fetch_failures, self.fetch_error, self.key_refused = 0, None, False
-            return
+    def note_fetch(self, server: str, error: Exception | None) -> None:
+        """A server's fetch ended (each server's on its own thread). The rule sees the server
+        failing longest: its consecutive failures, its error (named when there are several)."""
         from ..mailcow import MailcowAuthError
-        self.fetch_failures += 1
-        self.fetch_error = getattr(error, "reason", None) or str(error)
-        self.key_refused = isinstance(error, MailcowAuthError)
+        with self._fetch_lock:
+            if error is None:
+                self._failing.pop(server, None)
+            else:
+                count = self._failing.get(server, (0,))[0] + 1
+                reason = getattr(error, "reason", None) or str(error)
+                self._failing[server] = (count, reason, isinstance(error, MailcowAuthError))
+            worst = max(self._failing.items(), key=lambda item: item[1][0], default=None)
+            if worst is None:
+                self.fetch_failures, self.fetch_error, self.key_refused = 0, None, False
+                return
+            name, (self.fetch_failures, reason, self.key_refused) = worst
+            several = len(self.settings.servers) > 1
+            self.fetch_error = f"{name}: {reason}" if several else reason
 
     def _live_state(self, now: float) -> LiveState:
         if self.client is None or self.fetch_failures:

@@ -73,7 +73,7 @@ def quarantine():
 def servers():
     """Each mailcow server's reachability and fetch state (the Status page's Servers card)."""
     settings = current_app.config["SETTINGS"]
-    reach = {name: server.mailcow_state for name, server in _runtime().servers.items()}
+    reach = {name: server.state.as_dict() for name, server in _runtime().servers.items()}
     return answer({"servers": server_states(current_account(), settings.servers, reach, int(time.time()))})
 
 

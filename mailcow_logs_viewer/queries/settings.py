@@ -89,7 +89,7 @@ def _latest(values):
 
 def _traffic(source: str, servers: list[str], now: int) -> TrafficSummary:
     """What fetching `source` cost the servers asked for, added up."""
-    parts = [Traffic(source, server).summary(now) for server in servers]
+    parts = [Traffic(server, source).summary(now) for server in servers]
     def total(field):
         known = [getattr(p, field) for p in parts if getattr(p, field) is not None]
         return sum(known) if known else None
