@@ -210,6 +210,8 @@ class Correlator:
                 continue
             if (parent := custody.hop_parent(leg)) is not None:
                 leg["message_ref"], leg["role"] = parent, "reinjected"
+            elif (parent := custody.handoff_parent(leg)) is not None:
+                leg["message_ref"], leg["role"] = parent, "relayed"
             elif leg["message_id"]:
                 message, key, leg["role"] = custody.custody_message(leg, by_message_id.get(leg["message_id"], []))
                 leg["message_ref"] = message

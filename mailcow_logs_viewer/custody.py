@@ -8,9 +8,14 @@ Message-ID only along the chain of custody of that message:
   client: pickup, local(8) forwards, Sieve redirects, quarantine releases, the filter's
   return port);
 - a retry of a temporarily refused transaction (a 4xx at RCPT or end of data, greylisting)
-  by the same client or the same envelope sender.
-Queue ids are unique per server only: every rule above looks at the legs of the leg's own
-server. Every other transaction with that Message-ID (another server's included) is a message
+  by the same client or the same envelope sender;
+- a hand-off between our own servers (a backup MX relaying to the primary, a relay in front
+  of mailcow): the sending server's delivery says `queued as NEWQID`, and the leg NEWQID on
+  another of our servers, started around that delivery, carries the same Message-ID. That leg
+  is `relayed`: the message keeps its entry server (outcome.entry_server), one message with a
+  leg on each server. Either server's lines may come first (join_hops).
+Queue ids are unique per server only: every rule above but the hand-off looks at the legs of
+the leg's own server. Every other transaction with that Message-ID (another server's included) is a message
 of its own, with a key derived from its first queue id, linked to the others as related. A temporary NOQUEUE refusal that
 the same client retries successfully joins the accepted message as an earlier attempt
 (PITFALLS 33).
@@ -32,6 +37,10 @@ from .sql_batches import dicts
 # leg starts after it.
 HOP_WINDOW = 3600
 CLOCK_SLACK = 2
+# Two servers' clocks (NTP) and a slow SMTP dialogue: the receiving leg of a hand-off starts
+# before the sender logs `status=sent`, by up to HOP_WINDOW; its first line may stamp up to
+# this much later.
+HANDOFF_SLACK = 60
 # How long after a temporary refusal a retry still counts as one (and a refusal never retried
 # becomes final, see outcome.REFUSAL_RETRY_SECONDS).
 RETRY_WINDOW = 6 * 3600
@@ -94,6 +103,23 @@ def hop_parent(leg: dict) -> int | None:
     leg's time."""
     found = database.execute_sql(_HOP_PARENT, (leg["queue_id"], leg["server"], leg["first_time"] - CLOCK_SLACK,
                                                leg["first_time"] + HOP_WINDOW, leg["id"])).fetchone()
+    return found[0] if found else None
+
+
+_HANDOFF_PARENT = (f"SELECT sender.message_ref FROM postfix_line JOIN leg AS sender ON "
+                   f"{LINE_IN_LEG_SQL.replace('leg.', 'sender.')} "
+                   "WHERE postfix_line.linked_queue_id = ? AND postfix_line.kind = 'delivery' AND postfix_line.server != ? "
+                   "AND postfix_line.time BETWEEN ? AND ? AND sender.message_id = ? AND sender.message_ref IS NOT NULL "
+                   "ORDER BY postfix_line.time LIMIT 1")
+
+
+def handoff_parent(leg: dict) -> int | None:
+    """The message another of our servers handed this leg over from (`queued as` this queue id,
+    the same Message-ID, around this leg's start), or None."""
+    if not leg["message_id"]:
+        return None
+    found = database.execute_sql(_HANDOFF_PARENT, (leg["queue_id"], leg["server"], leg["first_time"] - HANDOFF_SLACK,
+                                                   leg["first_time"] + HOP_WINDOW, leg["message_id"])).fetchone()
     return found[0] if found else None
 
 
@@ -249,22 +275,34 @@ _HOP_FROM = (f"SELECT leg.message_ref FROM postfix_line JOIN leg ON {LINE_IN_LEG
              "AND postfix_line.server = ? AND leg.message_ref IS NOT NULL LIMIT 1")
 _HOP_TO = ("SELECT id, message_ref FROM leg WHERE queue_id = ? AND server = ? AND first_time BETWEEN ? AND ? "
            "AND message_ref IS NOT NULL ORDER BY first_time DESC LIMIT 1")
+_HANDOFF_TO = ("SELECT leg.id, leg.message_ref FROM leg WHERE leg.queue_id = ? AND leg.server != ? "
+               "AND leg.first_time BETWEEN ? AND ? AND leg.message_ref IS NOT NULL AND leg.message_id = "
+               "(SELECT message_id FROM leg WHERE message_ref = ? AND server = ? AND message_id IS NOT NULL LIMIT 1) "
+               "ORDER BY leg.first_time DESC LIMIT 1")
 
 
 def join_hops(hops: list[tuple[str, str, int]]) -> set[int]:
     """`queued as NEWQID` lines of this pass (server, NEWQID, line time): NEWQID's leg on that
-    server joins the message of the leg that handed it over, even when it was placed earlier
-    (its lines came first)."""
+    server, or else on another of ours with the same Message-ID (a hand-off), joins the
+    message of the leg that handed it over, even when it was placed earlier (its lines came
+    first)."""
     touched: set[int] = set()
     conn = database.connection()
     for server, new_queue_id, when in hops:
         parent = conn.execute(_HOP_FROM, (new_queue_id, when, server)).fetchone()
+        if not parent:
+            continue
+        role = "reinjected"
         child = conn.execute(_HOP_TO, (new_queue_id, server, when - HOP_WINDOW, when + CLOCK_SLACK)).fetchone()
-        if not parent or not child:
+        if not child:
+            role = "relayed"
+            child = conn.execute(_HANDOFF_TO, (new_queue_id, server, when - HOP_WINDOW, when + HANDOFF_SLACK,
+                                               parent[0], server)).fetchone()
+        if not child:
             continue
         into, (child_id, other) = parent[0], child
         if into != other:
             merge_messages(into, other)
-        conn.execute("UPDATE leg SET role = 'reinjected' WHERE id = ?", (child_id,))
+        conn.execute("UPDATE leg SET role = ? WHERE id = ?", (role, child_id))
         touched |= {into, other}
     return touched

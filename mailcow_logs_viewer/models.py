@@ -216,7 +216,7 @@ class Leg(BaseModel):
     """One use of a Postfix queue id: a message's hop through the queue."""
     queue_id = CharField()
     message_ref = IntegerField(null=True)
-    role = CharField(default="primary")       # primary | retry | reinjected | notice
+    role = CharField(default="primary")       # primary | retry | reinjected | relayed (from another of ours) | notice
     message_id = CharField(null=True)
     sender = CharField(null=True)
     client_ip = CharField(null=True)

@@ -111,10 +111,12 @@ def test_info_fields(make_settings):
             # Who is asking (scoped access): without authentication, everyone is the admin.
             "role": "admin",
             "username": "",
+            # One server, named after the host of MAILCOW_URL (SERVER_NAME unset).
+            "servers": ["127.0.0.1"],
         }
         assert list(body) == ["name", "version", "mailcow_url", "local_domains", "fetch_interval",
                               "retention_days", "timezone", "app_title", "app_logo_url", "blacklist_count",
-                              "auth_enabled", "role", "username"]
+                              "auth_enabled", "role", "username", "servers"]
     finally:
         database.close()
 

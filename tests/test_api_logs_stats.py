@@ -154,11 +154,11 @@ def test_top_blocked_ips_and_spam_triggers(client, sim):
 
 @pytest.mark.parametrize("source, header", [
     ("postfix", ["Time", "Program", "Priority", "Queue ID", "Message ID", "Sender", "Recipient", "Status", "Relay",
-                 "Delay", "DSN", "Message"]),
+                 "Delay", "DSN", "Message", "Server"]),
     ("rspamd", ["Time", "Message ID", "Subject", "Sender", "Recipients", "Score", "Required Score", "Action",
-                "Direction", "Is Spam", "Has Auth", "User", "IP", "Size", "Top Symbols"]),
+                "Direction", "Is Spam", "Has Auth", "User", "IP", "Size", "Top Symbols", "Server"]),
     ("netfilter", ["Time", "IP", "Username", "Auth Method", "Action", "Attempts Left", "Rule ID", "Priority",
-                   "Message"]),
+                   "Message", "Server"]),
 ])
 def test_log_csv_exports(client, source, header):
     response = client.get(f"/api/export/{source}/csv")

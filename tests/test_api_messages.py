@@ -157,7 +157,7 @@ def test_messages_csv_has_the_spec_columns_and_the_list_filters(client, truth):
     assert "attachment" in response.headers["Content-Disposition"] and "Z.csv" in response.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert rows[0] == ["Time", "Sender", "Recipient", "Subject", "Direction", "Status", "Queue ID", "Message ID",
-                       "Spam Score", "Is Spam", "User", "IP", "Is Complete", "Reason", "DSN", "Relay"]
+                       "Spam Score", "Is Spam", "User", "IP", "Is Complete", "Reason", "DSN", "Relay", "Server"]
     assert len(rows) - 1 == sum(t.status == "bounced" for t in truth)
     assert {r[5] for r in rows[1:]} == {"bounced"}
     # Every bounce says why (the remote reply), with its permanent DSN; a score is a number, never "'-0.1".
@@ -171,7 +171,7 @@ def test_csv_export_is_capped_and_an_empty_result_is_header_only(client):
     assert len(capped) == 1 + 100                       # CSV_EXPORT_LIMIT=100 in this module
     empty = client.get("/api/export/messages/csv?start_date=2999-01-01").get_data(as_text=True)
     assert empty.strip().splitlines() == ["Time,Sender,Recipient,Subject,Direction,Status,Queue ID,Message ID,"
-                                          "Spam Score,Is Spam,User,IP,Is Complete,Reason,DSN,Relay"]
+                                          "Spam Score,Is Spam,User,IP,Is Complete,Reason,DSN,Relay,Server"]
 
 
 def test_csv_cells_that_look_like_formulas_are_inert():

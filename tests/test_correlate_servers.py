@@ -128,3 +128,60 @@ def test_dovecot_lines_link_to_their_own_servers_delivery(correlator):
     correlator.run()
     assert Recipient.get(Recipient.message_ref == message_of("mx1", "0A1B2C3D4E").id).folder == "INBOX"
     assert Recipient.get(Recipient.message_ref == message_of("mx2", "1B2C3D4E5F").id).folder is None
+
+
+def backup_mx(qid: str, mid: str, rcpt: str, handed: str, offset: int = 0) -> list:
+    """mx2 accepts mail for the primary's domain and hands it to mx1, which says `queued as`."""
+    return [
+        (offset, "postfix/smtpd", f"{qid}: client=mail.example.net[203.0.113.9]"),
+        (offset, "postfix/cleanup", f"{qid}: message-id={mid}"),
+        (offset, "postfix/qmgr", f"{qid}: from=<alice@example.net>, size=2040, nrcpt=1 (queue active)"),
+        (offset + 2, "postfix/smtp", f"{qid}: to=<{rcpt}>, relay=mx1.example.org[192.0.2.10]:25, delay=2.1, "
+                                     f"delays=0.1/0/0.5/1.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as {handed})"),
+        (offset + 2, "postfix/qmgr", f"{qid}: removed"),
+    ]
+
+
+def primary_side(qid: str, mid: str, rcpt: str, offset: int = 1, status: str = "sent") -> list:
+    """mx1's side of the hand-off: its client is the backup MX."""
+    return inbound(qid, mid, rcpt, client="mx2.example.com[192.0.2.20]", offset=offset, status=status)
+
+
+@pytest.mark.parametrize("first", ["sender", "receiver"])
+def test_a_hand_off_between_our_servers_is_one_message_with_a_leg_on_each(correlator, first):
+    """Either server's lines may be fetched first; separate passes, as separate fetches."""
+    sides = {"sender": ("mx2", backup_mx("7C1D2E3F4A", "<relay@example.net>", "bob@example.org", "8D2E3F4A5B")),
+             "receiver": ("mx1", primary_side("8D2E3F4A5B", "<relay@example.net>", "bob@example.org"))}
+    for name in (first, "receiver" if first == "sender" else "sender"):
+        store(*sides[name])
+        correlator.run()
+    sent, received = message_of("mx2", "7C1D2E3F4A"), message_of("mx1", "8D2E3F4A5B")
+    assert sent.id == received.id
+    assert Message.select().count() == 1
+    assert sent.server == "mx2"             # counted where it entered: the backup MX
+    assert outcomes(sent) == {"bob@example.org": "delivered"}
+    roles = {leg.server: leg.role for leg in Leg.select().where(Leg.message_ref == sent.id)}
+    assert roles == {"mx2": "primary", "mx1": "relayed"}
+    assert stored_rows() == recount_rows()
+    assert {key.server for key in stored_rows()} == {"mx2"}
+
+
+def test_a_hand_off_that_the_primary_refuses_ends_as_the_primary_says(correlator):
+    store("mx2", backup_mx("7C1D2E3F4B", "<relay2@example.net>", "nobody@example.org", "8D2E3F4A5C"))
+    store("mx1", primary_side("8D2E3F4A5C", "<relay2@example.net>", "nobody@example.org", status="deferred"))
+    correlator.run()
+    message = message_of("mx2", "7C1D2E3F4B")
+    assert message.id == message_of("mx1", "8D2E3F4A5C").id
+    assert outcomes(message) == {"nobody@example.org": "deferred"}
+
+
+def test_the_same_message_id_without_a_hand_off_stays_two_messages(correlator):
+    """A stranger's mail reusing the Message-ID, and a `queued as` naming another Message-ID's
+    queue id: neither joins."""
+    store("mx2", backup_mx("7C1D2E3F4C", "<shared@example.net>", "bob@example.org", "9E3F4A5B6C"))
+    store("mx1", inbound("8D2E3F4A5D", "<shared@example.net>", "bob@example.org", offset=1))
+    store("mx1", primary_side("9E3F4A5B6C", "<other@example.net>", "carol@example.org"))
+    correlator.run()
+    assert len({message_of("mx2", "7C1D2E3F4C").id, message_of("mx1", "8D2E3F4A5D").id,
+                message_of("mx1", "9E3F4A5B6C").id}) == 3
+    assert not Leg.select().where(Leg.role == "relayed").exists()

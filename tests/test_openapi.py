@@ -8,7 +8,7 @@ import pytest
 from marshmallow import RAISE, fields
 
 from mailcow_logs_viewer.api import responses as r
-from mailcow_logs_viewer.api.openapi import ENDPOINTS, _kind, openapi_path
+from mailcow_logs_viewer.api.openapi import ENDPOINTS, WITHOUT_SERVER, _kind, openapi_path
 from mailcow_logs_viewer.api.params import Text, Timestamp
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
@@ -150,6 +150,11 @@ def test_query_parameters_are_the_views_schemas(client):
     for endpoint, info in ENDPOINTS.items():
         path, _, operation = _operation(doc, endpoint)
         query = {p["name"]: p for p in operation["parameters"] if p["in"] == "query"}
+        # server= is every route's but those not about one server (auth.current_scope reads it).
+        assert ("server" in query) == (path.startswith("/api/") and endpoint not in WITHOUT_SERVER), endpoint
+        if query.pop("server", None) is not None:
+            response = client.get(path.replace("{", "").replace("}", ""), query_string={"server": "no-such-server"})
+            assert response.status_code in (400, 404), endpoint       # 404: a path parameter named nothing
         if info.params is None:
             assert query == {}, endpoint
             continue

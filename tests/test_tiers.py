@@ -155,8 +155,8 @@ def test_counters_follow_a_status_that_changes_and_equal_a_recount(fed):
     assert {d["date"] for d in ranged["by_day"]} == {today}
     csv_rows = list(csv.reader(io.StringIO(http.get("/api/export/daily/csv",
                                                     query_string={"mailbox": "erin@example.org"}).get_data(as_text=True))))
-    assert csv_rows[0] == ["Date", "Domain", "Mailbox", "Direction", "Status", "Messages"]
-    assert csv_rows[1][1:] == ["example.org", "erin@example.org", message("DDD0000004").direction, "delivered", "1"]
+    assert csv_rows[0] == ["Date", "Domain", "Mailbox", "Direction", "Status", "Messages", "Server"]
+    assert csv_rows[1][1:] == ["example.org", "erin@example.org", message("DDD0000004").direction, "delivered", "1", csv_rows[1][-1]]
     for bad in ({"status": "spam"}, {"direction": "sideways"}, {"limit": "0"}, {"start_date": "yesterday"},
                 {"start_date": "2026-02-02", "end_date": "2026-01-01"}):
         answer = http.get("/api/stats/daily", query_string=bad)

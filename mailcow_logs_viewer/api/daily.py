@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 from marshmallow import fields, validate
 
-from ..queries import ADMIN
+from ..auth import current_scope
 from ..queries.daily import daily_counts
 from ..vocabulary import DIRECTIONS
 from .params import DateRangeMixin, Integer, Text, parse_args
@@ -32,4 +32,4 @@ class DailyListSchema(DailyFilterSchema):
 @bp.get("/stats/daily")
 def daily():
     args = parse_args(DailyListSchema())
-    return answer(daily_counts(ADMIN, args, args["limit"]))
+    return answer(daily_counts(current_scope(), args, args["limit"]))

@@ -46,7 +46,7 @@ def _combined(part: str, values: list[tuple[str, object]]):
         return {key: sum(value[key] for _, value in values) for key in values[0][1]}
     if part == "storage":
         name, fullest = max(values, key=lambda pair: _used(pair[1]))
-        return {**fullest, "server": name}
+        return {**fullest, "server": name} if len(values) > 1 else fullest
     return values[0][1]              # the version: the first server's
 
 

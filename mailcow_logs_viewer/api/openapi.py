@@ -271,7 +271,7 @@ def _responses(endpoint: str, info: Endpoint, has_path_params: bool, secured: bo
 SERVER_PARAMETER = {"in": "query", "name": "server", "required": False, "schema": {"type": "string"},
                     "description": "Only this mailcow server (one of /api/info's `servers`); absent: all of them"}
 WITHOUT_SERVER = {"health.health", "health.info", "openapi.openapi_json", "audit.audit", "alerts.alerts",
-                  "alerts.send_test", "status.servers", "status.app_version"}
+                  "alerts.send_test", "status.servers", "status.app_version", "security.places"}
 
 
 def _path_parameters(rule, endpoint: str) -> list[dict]:

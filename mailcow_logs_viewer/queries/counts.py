@@ -72,7 +72,10 @@ def row_count(model, scope: Scope = ADMIN) -> int:
     key = (table, scope.servers)
     cached = _counts.get(key)
     if cached is None or cached[0] != bounds:
-        cached = (bounds, model.select(model.id).where(*scope.servers_filter(model)).count())
+        query = model.select(model.id)
+        for condition in scope.servers_filter(model):
+            query = query.where(condition)
+        cached = (bounds, query.count())
         _counts[key] = cached
     return cached[1]
 

@@ -10,6 +10,7 @@ from ..db import database
 from ..models import DovecotLine, Gap, ImportState, Message, NetfilterLine, PostfixLine, RspamdRow, State
 from ..traffic import Traffic, TrafficSummary
 from .counts import hourly_counts, row_count
+from .filters import select_where
 from .results import iso
 from .scope import ADMIN, Scope
 
@@ -101,10 +102,10 @@ def import_status(scope: Scope, now: int, servers: list[str]) -> dict[str, Impor
     default): counts added up, the latest times, each server's error named."""
     servers = [name for name in servers if scope.servers is None or name in scope.servers]
     states: dict[str, list[ImportState]] = {}
-    for state in ImportState.select().where(*scope.servers_filter(ImportState)).order_by(ImportState.server):
+    for state in select_where(ImportState, scope.servers_filter(ImportState)).order_by(ImportState.server):
         states.setdefault(state.source, []).append(state)
     gaps: dict[str, list[GapItem]] = {}
-    for gap in Gap.select().where(*scope.servers_filter(Gap)).order_by(Gap.start_time.desc()).limit(GAPS_READ):
+    for gap in select_where(Gap, scope.servers_filter(Gap)).order_by(Gap.start_time.desc()).limit(GAPS_READ):
         gaps.setdefault(gap.source, []).append(GapItem(iso(gap.start_time), iso(gap.end_time), gap.estimated_missed,
                                                        iso(gap.detected_at), gap.server))
     several = len(servers) > 1
@@ -118,7 +119,7 @@ def import_status(scope: Scope, now: int, servers: list[str]) -> dict[str, Impor
             last_import=iso(_latest(s.last_import for s in mine)),
             last_fetch_run=iso(_latest(s.last_fetch_run for s in mine)),
             total_entries=row_count(model, scope),
-            oldest_entry=iso(model.select(fn.MIN(model.time)).where(*scope.servers_filter(model)).scalar()),
+            oldest_entry=iso(select_where(model, scope.servers_filter(model), fn.MIN(model.time)).scalar()),
             unparsed=sum(s.unparsed for s in mine),
             last_error="; ".join(errors) or None,
             gaps=len(source_gaps),

@@ -155,7 +155,7 @@ class OutcomeSchema(MailboxStepFields):
 
 class LegSchema(Response):
     queue_id = Str()
-    role = Str(metadata={"enum": ["primary", "retry", "reinjected", "notice"]})
+    role = Str(metadata={"enum": ["primary", "retry", "reinjected", "relayed", "notice"]})
     first_seen = Time()
     last_seen = Time()
     removed = Bool()
