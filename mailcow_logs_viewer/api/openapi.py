@@ -323,6 +323,9 @@ def build_document(app) -> dict:
                 "parameters": parameters,
                 "responses": _responses(rule.endpoint, info, bool(path_params), secured),
             }
+            if SERVER_PARAMETER in parameters:      # a server that is not configured
+                operation["responses"].setdefault("400", {"description": "Invalid parameter",
+                                                          "content": _json(r.ErrorSchema)})
             operation["security"] = [{"basicAuth": []}] if secured else []
             operations.setdefault(path, {})[method.lower()] = operation
     for path, methods in operations.items():
