@@ -12,7 +12,7 @@ T = 1_780_000_000
 LOCAL = frozenset({"example.org"})
 _LINE = dict(queue_id="AAAA", message_id=None, sender=None, recipient=None, orig_to=None, status=None, relay=None,
              delay=None, dsn=None, reply=None, client_ip=None, sasl_username=None, message_ref=None,
-             linked_queue_id=None, program="postfix/smtp")
+             linked_queue_id=None, program="postfix/smtp", server="mx1")
 _ids = iter(range(1, 10**6))
 
 
@@ -24,7 +24,7 @@ def leg(queue_id: str = "AAAA", at: int = 0, until: int = 60, **fields) -> dict:
     return {"id": next(_ids), "queue_id": queue_id, "message_ref": 1, "role": "primary", "message_id": "<m@x>",
             "sender": "alice@example.net", "client_ip": "203.0.113.9", "client_host": "mx.example.net",
             "sasl_username": None, "size": 100, "nrcpt": 1, "removed": True, "first_time": T + at,
-            "last_time": T + until, **fields}
+            "last_time": T + until, "server": "mx1", **fields}
 
 
 def sent(rcpt: str, at: int = 1, queue: str = "AAAA", **kw) -> dict:
@@ -58,7 +58,7 @@ def qmgr(at: int = 0, sender: str = "alice@example.net", queue: str = "AAAA") ->
 def rspamd(action: str = "no action", rcpts: str = '["bob@example.org"]') -> dict:
     return {"id": next(_ids), "time": T, "subject": "Hi", "is_spam": action in ("reject", "add header"),
             "score": 3.0, "user": None, "ip": "203.0.113.9", "size": 100, "sender_smtp": "alice@example.net",
-            "message_id": "m@x", "action": action, "recipients_smtp": rcpts, "has_auth": False}
+            "message_id": "m@x", "action": action, "recipients_smtp": rcpts, "has_auth": False, "server": "mx1"}
 
 
 CASES = [
