@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..db import database
 from ..vocabulary import HOURLY_METRICS
+from .filters import select_where
 from .scope import ADMIN, Scope
 
 _ROW_SUMS = ("COUNT(*), SUM(is_spam), SUM(final_status = 'bounced'), SUM(final_status = 'rejected'), "
@@ -72,10 +73,7 @@ def row_count(model, scope: Scope = ADMIN) -> int:
     key = (table, scope.servers)
     cached = _counts.get(key)
     if cached is None or cached[0] != bounds:
-        query = model.select(model.id)
-        for condition in scope.servers_filter(model):
-            query = query.where(condition)
-        cached = (bounds, query.count())
+        cached = (bounds, select_where(model, scope.servers_filter(model), model.id).count())
         _counts[key] = cached
     return cached[1]
 

@@ -8,7 +8,7 @@ from peewee import fn
 
 from ..db import database
 from ..models import DovecotLine, Gap, ImportState, Message, NetfilterLine, PostfixLine, RspamdRow, State
-from ..traffic import Traffic, TrafficSummary
+from ..traffic import Traffic
 from .counts import hourly_counts, row_count
 from .filters import select_where
 from .results import iso
@@ -88,15 +88,6 @@ def _latest(values):
     return max((v for v in values if v is not None), default=None)
 
 
-def _traffic(source: str, servers: list[str], now: int) -> TrafficSummary:
-    """What fetching `source` cost the servers asked for, added up."""
-    parts = [Traffic(server, source).summary(now) for server in servers]
-    def total(field):
-        known = [getattr(p, field) for p in parts if getattr(p, field) is not None]
-        return sum(known) if known else None
-    return TrafficSummary(*(total(field) for field in TrafficSummary._fields))
-
-
 def import_status(scope: Scope, now: int, servers: list[str]) -> dict[str, ImportSource]:
     """Per source, the fetch state of the `servers` in the scope (all configured ones by
     default): counts added up, the latest times, each server's error named."""
@@ -113,7 +104,8 @@ def import_status(scope: Scope, now: int, servers: list[str]) -> dict[str, Impor
     for source, model in SOURCE_TABLES:
         mine = states.get(source, [])
         source_gaps = gaps.get(source, [])
-        traffic = _traffic(source, servers, now)
+        # One server's, or every server's added up (traffic.py), as /metrics shows it.
+        traffic = (Traffic(servers[0], source) if len(servers) == 1 else Traffic.of_every_server(source)).summary(now)
         errors = [f"{s.server}: {s.last_error}" if several else s.last_error for s in mine if s.last_error]
         result[source] = ImportSource(
             last_import=iso(_latest(s.last_import for s in mine)),
