@@ -260,10 +260,23 @@ def move_to(moves: list[tuple[int, int]]) -> set[int]:
     return left | {m for _, m in moves}
 
 
+_FIRST_OF_MESSAGE_ID = ("SELECT message.correlation_key, leg.message_id FROM message JOIN leg ON leg.message_ref = message.id "
+                        "WHERE message.id = ? AND leg.message_id IS NOT NULL")
+
+
 def merge_messages(into: int, other: int) -> None:
     """Everything of `other` (legs, NOQUEUE lines, Rspamd rows) becomes `into`'s; `other` is left
-    empty and the recompute deletes it."""
+    empty and the recompute deletes it. When `other` holds its Message-ID's key (message_key:
+    its leg was placed before the one that handed it over, as when the receiving server's lines
+    came first), `into` takes that key: it is now the Message-ID's first message, and Rspamd
+    rows and later legs find their message by it."""
     conn = database.connection()
+    if any(key == correlation_key("msgid", mid) for key, mid in conn.execute(_FIRST_OF_MESSAGE_ID, (other,))):
+        kept, taken = (conn.execute("SELECT correlation_key FROM message WHERE id = ?", (m,)).fetchone()[0]
+                       for m in (into, other))
+        conn.execute("UPDATE message SET correlation_key = ? WHERE id = ?", (f"merged:{other}", other))
+        conn.execute("UPDATE message SET correlation_key = ? WHERE id = ?", (taken, into))
+        conn.execute("UPDATE message SET correlation_key = ? WHERE id = ?", (kept, other))
     conn.execute("UPDATE leg SET message_ref = ?, role = CASE role WHEN 'primary' THEN 'reinjected' ELSE role END "
                  "WHERE message_ref = ?", (into, other))
     conn.execute("UPDATE postfix_line SET message_ref = ? WHERE message_ref = ?", (into, other))

@@ -166,6 +166,23 @@ def test_a_hand_off_between_our_servers_is_one_message_with_a_leg_on_each(correl
     assert {key.server for key in stored_rows()} == {"mx2"}
 
 
+def test_a_hand_off_fetched_in_one_pass_receiver_first_keeps_both_scans_on_the_message(correlator):
+    """The primary's leg is placed first (it takes the Message-ID's key), then the backup's leg
+    that handed it over: after the join the message holds that key, so both servers' Rspamd
+    rows find it and no scan is left as a message of its own."""
+    mid = "<relay3@example.net>"
+    store("mx1", primary_side("8D2E3F4A5E", mid, "bob@example.org"))
+    store("mx2", backup_mx("7C1D2E3F4E", mid, "bob@example.org", "8D2E3F4A5E"))
+    scan("mx1", 1, mid, "192.0.2.20", "alice@example.net", ["bob@example.org"])
+    scan("mx2", 0, mid, "203.0.113.9", "alice@example.net", ["bob@example.org"])
+    correlator.run()
+    message = message_of("mx2", "7C1D2E3F4E")
+    assert message.id == message_of("mx1", "8D2E3F4A5E").id
+    assert Message.select().count() == 1
+    assert message.correlation_key == correlation_key("msgid", mid)
+    assert {row.server for row in RspamdRow.select().where(RspamdRow.message_ref == message.id)} == {"mx1", "mx2"}
+
+
 def test_a_hand_off_that_the_primary_refuses_ends_as_the_primary_says(correlator):
     store("mx2", backup_mx("7C1D2E3F4B", "<relay2@example.net>", "nobody@example.org", "8D2E3F4A5C"))
     store("mx1", primary_side("8D2E3F4A5C", "<relay2@example.net>", "nobody@example.org", status="deferred"))
