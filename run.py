@@ -296,20 +296,16 @@ def _serve(settings) -> int:
 
 
 def _demo_mailcows(settings):
-    """Two simulated mailcows with domains of their own: mx1 (example.org, example.net) and mx2
-    (example.com, less traffic); the settings then name them as MAILCOW_INSTANCES would."""
+    """Two simulated mailcows: mx1 (example.org, example.net) and mx2 (example.info, less
+    traffic), which is also mx1's backup MX and relays mail for mx1's mailboxes to it; the
+    settings then name them as MAILCOW_INSTANCES would."""
     from mailcow_logs_viewer.config import MailcowServer
-    from mailcow_logs_viewer.simulator import SimulatedMailcow, TrafficGenerator, start_demo_mailcow
+    from mailcow_logs_viewer.simulator import start_demo_mailcows
 
-    mx1 = start_demo_mailcow()
-    mx2 = SimulatedMailcow(TrafficGenerator(seed=2, rate_per_hour=20, domains=("example.com",), alias_domains=(),
-                                            queue_lifetime=3 * 3600), api_key=mx1.api_key)
-    mx2.preload(6)
-    mx2.start("127.0.0.1", 0)
-    mx2.start_live(interval=5.0)
+    sims = start_demo_mailcows(2)
     servers = tuple(MailcowServer(name, sim.url, sim.api_key, settings.mailcow_api_timeout, settings.mailcow_verify_ssl)
-                    for name, sim in (("mx1", mx1), ("mx2", mx2)))
-    return settings.replace(instances=servers, mailcow_url=mx1.url, mailcow_api_key=mx1.api_key), [mx1, mx2]
+                    for name, sim in zip(("mx1", "mx2"), sims))
+    return settings.replace(instances=servers, mailcow_url=sims[0].url, mailcow_api_key=sims[0].api_key), sims
 
 
 if __name__ == "__main__":

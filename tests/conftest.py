@@ -203,16 +203,19 @@ class TwoServers(NamedTuple):
 
 
 @contextmanager
-def two_server_world(data_dir: Path, hours: float = 3, **env):
+def two_server_world(data_dir: Path, hours: float = 3, backup_mx: bool = False, **env):
     """Two simulated mailcows (mx1: example.org and example.net; mx2: example.info) over
     loopback HTTP, `hours` of their mail fetched and correlated into one database. Live
-    readings are asked afresh on every request (STATUS_CACHE_SECONDS=0)."""
+    readings are asked afresh on every request (STATUS_CACHE_SECONDS=0). `backup_mx`: mx2 is
+    also mx1's backup MX and relays mail for mx1's mailboxes to it."""
     from mailcow_logs_viewer.runtime import Runtime
     from mailcow_logs_viewer.simulator import SimulatedMailcow, TrafficGenerator
 
     sims = {"mx1": SimulatedMailcow(TrafficGenerator(seed=11, rate_per_hour=120)),
             "mx2": SimulatedMailcow(TrafficGenerator(seed=12, rate_per_hour=60, domains=("example.info",),
                                                      alias_domains=()), api_key="SIM-KEY-MX2")}
+    if backup_mx:
+        sims["mx2"].generator.relay_to(sims["mx1"].generator)
     now = time.time()
     variables = {"MAILCOW_INSTANCES": "mx1,mx2", "STATUS_CACHE_SECONDS": 0, "FETCH_COUNT_POSTFIX": 5000, **env}
     for name, sim in sims.items():

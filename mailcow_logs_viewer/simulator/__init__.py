@@ -5,12 +5,12 @@ serves them like mailcow's `/api/v1/get/...` endpoints, with fault switches for 
 """
 from .generator import TrafficGenerator, TruthMessage
 
-__all__ = ["TrafficGenerator", "TruthMessage", "SimulatedMailcow", "start_demo_mailcow", "main"]
+__all__ = ["TrafficGenerator", "TruthMessage", "SimulatedMailcow", "start_demo_mailcows", "main"]
 
 
 def __getattr__(name):
     # The server is imported lazily so that generator-only users do not pull in http.server.
-    if name in ("SimulatedMailcow", "start_demo_mailcow", "main"):
+    if name in ("SimulatedMailcow", "start_demo_mailcows", "main"):
         from . import server
         return getattr(server, name)
     raise AttributeError(name)

@@ -11,11 +11,12 @@ import gc
 import heapq
 import itertools
 import random
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import abuse, chains, flows
+from . import abuse, backup_mx, chains, flows
 from .scenarios import Scenarios
 from .catalog import build_world
 
@@ -35,6 +36,8 @@ DEFAULT_MIX = {
     # temporary refusals, local submissions, a pre-queue proxy
     "content_filter": 3, "mailing_list": 2, "address_probe": 2, "retried_refusal": 2, "pickup": 2,
     "proxied_inbound": 1,
+    # only on a backup MX, once it knows its primary (TrafficGenerator.relay_to)
+    "backup_relay": 0,
 }
 
 _FLOW_FUNCS = {
@@ -48,7 +51,7 @@ _FLOW_FUNCS = {
     "dovecot_auth_failure": abuse.dovecot_auth_failure, "ui_auth_failure": abuse.ui_auth_failure,
     "content_filter": chains.content_filter, "mailing_list": chains.mailing_list,
     "address_probe": chains.address_probe, "retried_refusal": chains.retried_refusal, "pickup": chains.pickup,
-    "proxied_inbound": chains.proxied_inbound,
+    "proxied_inbound": chains.proxied_inbound, "backup_relay": backup_mx.relay,
 }
 
 
@@ -79,6 +82,7 @@ class TruthMessage:
     parent_key: str | None = None     # for an NDR: the message it reports on
     same_message_id_as: str | None = None   # an earlier, distinct message with this Message-ID (a list post)
     unscanned_queue_ids: list[str] = field(default_factory=list)   # legs Rspamd never saw (pickup, filter return)
+    relayed_queue_id: str | None = None   # its leg on the primary, for mail a backup MX handed over
     complete: bool = False            # no more events will touch it
 
     @property
@@ -106,9 +110,7 @@ class TrafficGenerator:
         self.world = build_world(domains, alias_domains)
         self.start = start
         self.queue_lifetime = float(queue_lifetime)
-        mix = dict(mix or DEFAULT_MIX)
-        self._flow_names = [k for k, v in mix.items() if v > 0]
-        self._flow_weights = [mix[k] for k in self._flow_names]
+        self._set_mix(dict(mix or DEFAULT_MIX))
         self.clock: float | None = None
         self._next_arrival: float | None = None
         self._heap: list = []
@@ -125,12 +127,36 @@ class TrafficGenerator:
         self._queue: dict[str, dict] = {}
         self._quarantine: list[dict] = []
         self.scenarios = Scenarios()
+        self.relay: backup_mx.RelayLink | None = None      # set on a backup MX
+        self.feeders: list[TrafficGenerator] = []          # backup MXs that hand mail to this one
+        # Linked generators share one lock: a backup plans into its primary's heap.
+        self._lock = threading.RLock()
+
+    def _set_mix(self, mix: dict[str, float]) -> None:
+        self.mix = mix
+        self._flow_names = [k for k, v in mix.items() if v > 0]
+        self._flow_weights = [mix[k] for k in self._flow_names]
+
+    def relay_to(self, primary: TrafficGenerator, share: float = 30, *, primary_host: str | None = None,
+                 primary_ip: str = "192.0.2.10", backup_host: str | None = None, backup_ip: str = "192.0.2.20") -> None:
+        """Make this generator a backup MX of `primary`: `share` (a weight beside DEFAULT_MIX's,
+        which add up to 100) of its arrivals are mail for the primary's mailboxes that it
+        relays there (simulator/backup_mx.py). Only before either generates."""
+        self.relay = backup_mx.RelayLink(primary, primary_host or f"mail.{primary.world.domains[0]}", primary_ip,
+                                         backup_host or f"mx2.{self.world.domains[0]}", backup_ip)
+        self._set_mix(dict(self.mix, backup_relay=share))
+        primary.feeders.append(self)
+        primary._lock = self._lock
 
     # ---- clock -----------------------------------------------------------------------
     def begin(self, start: float) -> None:
-        """Fix the clock's origin; only before the first generate()."""
+        """Fix the clock's origin; only before the first generate(). A backup MX not begun yet
+        starts with its primary (it is asked to plan when the primary generates)."""
         if self.clock is None:
             self.start = float(start)
+        for feeder in self.feeders:
+            if feeder.start is None:
+                feeder.begin(start)
 
     def _init_clock(self) -> None:
         self.clock = float(self.start if self.start is not None else DEFAULT_START)
@@ -147,17 +173,19 @@ class TrafficGenerator:
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            return self._generate(until)
+            with self._lock:
+                # A backup MX's hand-offs to this server are planned before this clock moves.
+                for feeder in self.feeders:
+                    feeder.plan(until)
+                return self._generate(until)
         finally:
             if was_enabled:
                 gc.enable()
 
-    def _generate(self, until: float) -> list[tuple[str, dict]]:
+    def plan(self, until: float) -> None:
+        """Plan every message that arrives up to `until` (its entries wait in the heap)."""
         if self.clock is None:
             self._init_clock()
-        out: list[tuple[str, dict]] = []
-        if until < self.clock:
-            return out
         self.scenarios.plan(self, until)
         rng = self.rng
         names, weights = self._flow_names, self._flow_weights
@@ -172,6 +200,12 @@ class TrafficGenerator:
             self.flow_counts[name] += 1
             _FLOW_FUNCS[name](self, t)
             self._next_arrival = t + rng.expovariate(self._rate())
+
+    def _generate(self, until: float) -> list[tuple[str, dict]]:
+        out: list[tuple[str, dict]] = []
+        if self.clock is not None and until < self.clock:
+            return out
+        self.plan(until)
         heap = self._heap
         pop = heapq.heappop
         counts = self.line_counts

@@ -297,20 +297,43 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-def start_demo_mailcow(seed: int = 1, preload_hours: float = 6, rate_per_hour: float = 60,
-                       api_key: str = "SIM-API-KEY", port: int = 0, live_interval: float = 5.0) -> SimulatedMailcow:
-    """A living demo server: hours of history, brute force, a stopped container, and live traffic."""
+BACKUP_DOMAIN = "example.info"
+
+
+def backup_mx_of(primary: TrafficGenerator) -> TrafficGenerator:
+    """A second mailcow with a domain of its own and a third of the primary's traffic, which is
+    also the primary's backup MX."""
+    backup = TrafficGenerator(seed=primary.seed + 1, rate_per_hour=primary.rate_per_hour / 3, domains=(BACKUP_DOMAIN,),
+                              alias_domains=(), queue_lifetime=primary.queue_lifetime)
+    backup.relay_to(primary)
+    return backup
+
+
+def start_demo_mailcows(servers: int = 2, *, seed: int = 1, preload_hours: float = 6, rate_per_hour: float = 60,
+                        api_key: str = "SIM-API-KEY", port: int = 0,
+                        live_interval: float = 5.0) -> list[SimulatedMailcow]:
+    """The demo's mailcows, started, each a living server with hours of history, brute force, a
+    stopped container and live traffic: the primary (example.org, example.net), and with
+    `servers=2` a backup MX (example.info, a third of the traffic) that also relays mail for
+    the primary's mailboxes to it (simulator/backup_mx.py). Ports: `port` and the next one
+    (0: any free ones)."""
+    if servers not in (1, 2):
+        raise ValueError("the simulator runs one mailcow or a primary and its backup MX (servers: 1 or 2)")
     # Shorter queue lifetime and more brute force than the defaults, so a few hours show everything.
-    mix = dict(DEFAULT_MIX, sasl_bruteforce=3)
-    gen = TrafficGenerator(seed=seed, rate_per_hour=rate_per_hour, queue_lifetime=3 * 3600, mix=mix)
-    sim = SimulatedMailcow(gen, api_key=api_key)
+    primary = TrafficGenerator(seed=seed, rate_per_hour=rate_per_hour, queue_lifetime=3 * 3600,
+                               mix=dict(DEFAULT_MIX, sasl_bruteforce=3))
     # Incidents for the alert rules: a bounce storm, a hijacked mailbox and a brute force in turn,
     # the first one starting a minute after start-up.
-    gen.scenarios.demo_cycle(time.time())
-    sim.preload(preload_hours)
-    sim.start("127.0.0.1", port)
-    sim.start_live(interval=live_interval)
-    return sim
+    primary.scenarios.demo_cycle(time.time())
+    sims = [SimulatedMailcow(primary, api_key=api_key)]
+    if servers == 2:
+        sims.append(SimulatedMailcow(backup_mx_of(primary), api_key=f"{api_key}-MX2"))
+    now = time.time()
+    for n, sim in enumerate(sims):
+        sim.preload(preload_hours, now=now)
+        sim.start("127.0.0.1", port + n if port else 0)
+        sim.start_live(interval=live_interval)
+    return sims
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -324,18 +347,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--api-key", default="SIM-API-KEY")
     ap.add_argument("--queue-lifetime", type=float, default=5 * 86400, help="seconds before deferred mail expires")
     ap.add_argument("--interval", type=float, default=5.0, help="seconds between live advances")
+    ap.add_argument("--servers", type=int, choices=(1, 2), default=1,
+                    help="2: also a backup MX (example.info) on the next port that relays to the first")
     args = ap.parse_args(argv)
     gen = TrafficGenerator(seed=args.seed, rate_per_hour=args.rate, queue_lifetime=args.queue_lifetime)
-    sim = SimulatedMailcow(gen, api_key=args.api_key)
-    n = sim.preload(args.preload_hours)
-    sim.start(args.host, args.port)
-    sim.start_live(interval=args.interval)
-    print(f"simulated mailcow at {sim.url}  (X-API-Key: {args.api_key})  preloaded {n} entries", flush=True)
+    sims = [SimulatedMailcow(gen, api_key=args.api_key)]
+    if args.servers == 2:
+        sims.append(SimulatedMailcow(backup_mx_of(gen), api_key=f"{args.api_key}-MX2"))
+    now = time.time()
+    for n, (sim, name) in enumerate(zip(sims, ("mailcow", "backup MX"))):
+        entries = sim.preload(args.preload_hours, now=now)
+        sim.start(args.host, args.port + n)
+        sim.start_live(interval=args.interval)
+        print(f"simulated {name} at {sim.url}  (X-API-Key: {sim.api_key})  preloaded {entries} entries", flush=True)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
-        sim.stop()
+        for sim in sims:
+            sim.stop()
     return 0
