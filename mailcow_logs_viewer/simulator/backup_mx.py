@@ -3,7 +3,7 @@ domains reaches the backup, which queues it and hands it over by SMTP. Both serv
 real Postfix writes for that, each into its own log lists:
 
 backup   smtpd: QID1: client=mail-wr1-f47.google.com[209.85.221.47]  ... (queue active)
-primary  smtpd: QID2: client=mx2.example.com[192.0.2.20]  ... message-id=<same>  ... (queue active)
+primary  smtpd: QID2: client=mx2.example.info[192.0.2.20]  ... message-id=<same>  ... (queue active)
 backup   smtp:  QID1: to=<john@example.org>, relay=mail.example.org[192.0.2.10]:25, ...,
                 status=sent (250 2.0.0 Ok: queued as QID2)
 primary  lmtp:  QID2: to=<john@example.org>, relay=dovecot[172.22.1.250]:24, ... Saved
