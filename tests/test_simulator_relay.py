@@ -5,14 +5,16 @@ outcome the primary's delivery gave it; the totals per server stay the simulator
 from __future__ import annotations
 
 import re
+import socket
 from collections import Counter
 
 import pytest
+import requests
 
 from mailcow_logs_viewer.models import Leg, Message, Recipient
 from mailcow_logs_viewer.simulator import TrafficGenerator, start_demo_mailcows
 
-from conftest import two_server_world
+from conftest import Process, free_port, two_server_world, wait_for
 
 START = 1_796_000_000
 SETTLING = 120
@@ -112,3 +114,34 @@ def test_the_demo_runs_a_primary_and_its_backup_mx():
     finally:
         for sim in sims:
             sim.stop()
+
+
+def test_run_simulate_serves_a_primary_and_its_backup_mx_on_consecutive_ports(tmp_path):
+    port = _two_free_ports()
+    simulator = Process(["simulate", "--port", str(port), "--servers", "2", "--preload-hours", "2"], {},
+                        tmp_path / "simulator.log")
+    try:
+        urls = [f"http://127.0.0.1:{port + n}" for n in (0, 1)]
+        for url in urls:
+            wait_for(f"{url}/api/v1/get/status/version")
+        keys = ("SIM-API-KEY", "SIM-API-KEY-MX2")
+        postfix = [requests.get(f"{url}/api/v1/get/logs/postfix/10000", headers={"X-API-Key": key}, timeout=10).json()
+                   for url, key in zip(urls, keys)]
+        handed = {found.group(1) for entry in postfix[1] if (found := HANDED_OVER.search(entry["message"]))}
+        received = {entry["message"].split(":")[0] for entry in postfix[0] if "client=mx2.example.info[192.0.2.20]" in entry["message"]}
+        assert handed and handed <= received
+        assert "simulated backup MX at" in simulator.output()
+    finally:
+        simulator.stop()
+
+
+def _two_free_ports() -> int:
+    """A free port whose next one is free too (`simulate --servers 2` takes both)."""
+    while True:
+        port = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
