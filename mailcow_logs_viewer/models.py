@@ -275,6 +275,10 @@ Message.add_index(Message.index(Message.first_seen, name="message_with_raw_lines
 Recipient.add_index(Recipient.index(Recipient.message_ref, Recipient.recipient, Recipient.delay, Recipient.status)
                     .where((Recipient.status == "delivered") & Recipient.delay.is_null(False)))
 Message.add_index(Message.index(Message.expired_unlinked).where(Message.expired_unlinked == True))  # noqa: E712
+# The messages no Postfix line has reached yet (an Rspamd scan alone, or just created): what
+# the correlator looks at every cycle (never computed, expiry), a few rows, not the table.
+Message.add_index(Message.index(Message.first_seen, name="message_without_postfix")
+                  .where(Message.has_postfix == False))  # noqa: E712
 
 
 class DailyCount(BaseModel):
