@@ -4,6 +4,7 @@ a local sender's outbound mail."""
 from __future__ import annotations
 
 from ..db import database
+from ..sql_batches import chunks, marks
 from .findings import Finding, RuleContext, message_keys_of_ids, percent, ui_link, window_start
 
 
@@ -19,8 +20,12 @@ def mailbox(ctx: RuleContext, params) -> list[Finding]:
         "AND first_seen > ? AND first_seen <= ? GROUP BY user", (since, ctx.now))
     if not now_counts:
         return []
-    baseline = _per_user("SELECT user, COUNT(*) FROM message WHERE user IS NOT NULL AND first_seen > ? "
-                         "AND first_seen <= ? GROUP BY user", (baseline_since, since))
+    # Only the users of the window: their baselines come from the (user, first_seen) index
+    # alone, not from every message of the baseline hours (25 -> 2 ms at 200k messages a week).
+    baseline = {}
+    for users in chunks(sorted(now_counts)):
+        baseline |= _per_user(f"SELECT user, COUNT(*) FROM message WHERE user IN ({marks(users)}) AND first_seen > ? "
+                              "AND first_seen <= ? GROUP BY user", (*users, baseline_since, since))
     recipients = _per_user(
         "SELECT m.user, COUNT(DISTINCT r.recipient) FROM message m JOIN recipient r ON r.message_ref = m.id "
         "WHERE m.user IS NOT NULL AND m.first_seen > ? AND m.first_seen <= ? GROUP BY m.user", (since, ctx.now))
