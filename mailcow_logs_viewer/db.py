@@ -227,17 +227,19 @@ def _migration_10_servers(db: SqliteDatabase, server_name: str) -> None:
                        (prefix.rstrip(":"), server_name, len(prefix.rstrip(":")) + 1, prefix.rstrip(":") + "%"))
 
 
-def _migration_11_without_postfix(db: SqliteDatabase) -> None:
-    """Version 11: a partial index of the messages without a Postfix line (models.py), so the
-    correlator's per-cycle look-ups at them stop reading every message."""
-    from .models import Message
+def _migration_11_cycle_indexes(db: SqliteDatabase) -> None:
+    """Version 11: partial indexes of the messages without a Postfix line and of the NOQUEUE
+    refusals (models.py), so the correlator's per-cycle look-ups at them stop reading every
+    message and hours of lines. Building them reads each table once (seconds at millions of lines)."""
+    from .models import Message, PostfixLine
     Message._schema.create_indexes(safe=True)
+    PostfixLine._schema.create_indexes(safe=True)
 
 
 # MIGRATIONS[n] upgrades a file from version n+1 to n+2. Version 1 is the first release's schema.
 MIGRATIONS = [_migration_2_message_search, _migration_3_hourly_counts, _migration_4_alerts, _migration_5_mailbox_stage,
               _migration_6_message_order, _migration_7_delivery_delays, _migration_8_audit_log, _migration_9_tiers,
-              _migration_10_servers, _migration_11_without_postfix]
+              _migration_10_servers, _migration_11_cycle_indexes]
 # Migrations that need to know which server an existing single-server file's rows came from.
 _NEEDS_SERVER_NAME = {_migration_10_servers}
 SCHEMA_VERSION = len(MIGRATIONS) + 1

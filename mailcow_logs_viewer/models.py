@@ -59,6 +59,10 @@ def _partial_index(model, *fields):
 for _fields in ((PostfixLine.message_ref,), (PostfixLine.linked_queue_id,), (PostfixLine.sender, PostfixLine.time),
                 (PostfixLine.recipient, PostfixLine.time), (PostfixLine.status, PostfixLine.time)):
     _partial_index(PostfixLine, *_fields)
+# The NOQUEUE refusals by time: every correlation pass looks for the temporary ones its new legs
+# retried (custody.retried_refusals), over hours of lines of which few are refusals.
+PostfixLine.add_index(PostfixLine.index(PostfixLine.time, name="postfix_line_noqueue_time")
+                      .where(PostfixLine.kind == "noqueue_reject"))
 
 
 class RspamdRow(BaseModel):
