@@ -47,6 +47,15 @@ _INT64 = 2**63 - 1
 
 
 def _num(v: object) -> float | None:
+    # Fast paths for what Rspamd sends (scores as JSON numbers): the same answers as below.
+    kind = type(v)
+    if kind is float:
+        return v if v - v == 0.0 else None      # NaN and infinities give NaN
+    if kind is int:
+        try:
+            return float(v)
+        except OverflowError:
+            return None
     if isinstance(v, bool):
         return None
     if not isinstance(v, (int, float, str)):
@@ -103,7 +112,17 @@ _LEGACY_SYM_RE = re.compile(r"([A-Z0-9_]+)(?:\(([-+0-9.eE]+)\))?(?:\{([^}]*)\})?
 
 
 def _symbol(name: str, v: object) -> dict:
-    out: dict = {"score": 0.0, "metric_score": None}
+    if type(v) is dict:     # what Rspamd sends; the keys keep their order (the stored JSON)
+        s = _num(v.get("score"))
+        out: dict = {"score": s if s is not None else 0.0, "metric_score": _num(v.get("metric_score"))}
+        d = v.get("description")
+        if isinstance(d, str):
+            out["description"] = d
+        o = v.get("options")
+        if o is not None:
+            out["options"] = _str_list(o)
+        return out
+    out = {"score": 0.0, "metric_score": None}
     if isinstance(v, dict):
         s = _num(v.get("score"))
         out["score"] = s if s is not None else 0.0
