@@ -271,9 +271,10 @@ def merge_messages(into: int, other: int) -> None:
     came first), `into` takes that key: it is now the Message-ID's first message, and Rspamd
     rows and later legs find their message by it."""
     conn = database.connection()
-    if any(key == correlation_key("msgid", mid) for key, mid in conn.execute(_FIRST_OF_MESSAGE_ID, (other,))):
-        kept, taken = (conn.execute("SELECT correlation_key FROM message WHERE id = ?", (m,)).fetchone()[0]
-                       for m in (into, other))
+    taken = next((key for key, mid in conn.execute(_FIRST_OF_MESSAGE_ID, (other,))
+                  if key == correlation_key("msgid", mid)), None)
+    if taken is not None:
+        (kept,) = conn.execute("SELECT correlation_key FROM message WHERE id = ?", (into,)).fetchone()
         conn.execute("UPDATE message SET correlation_key = ? WHERE id = ?", (f"merged:{other}", other))
         conn.execute("UPDATE message SET correlation_key = ? WHERE id = ?", (taken, into))
         conn.execute("UPDATE message SET correlation_key = ? WHERE id = ?", (kept, other))

@@ -42,6 +42,7 @@ class SimulatedMailcow:
         self.request_log: list[tuple[float, str, str, int]] = []   # (time, method, uri, status)
         self.fault_delay = 2.0
         self.max_body: int | None = None    # cut longer answers there, like a proxy with a size limit
+        self.preloaded = 0                  # entries the last preload() produced
         self.stopped_container = "olefy"
         self.host, self.port = "127.0.0.1", 0
         self._fault = None
@@ -125,7 +126,8 @@ class SimulatedMailcow:
     def preload(self, hours: float, now: float | None = None) -> int:
         now = time.time() if now is None else now
         self.generator.begin(now - hours * 3600)
-        return self.advance(now)
+        self.preloaded = self.advance(now)
+        return self.preloaded
 
     def start_live(self, rate_multiplier: float = 1.0, interval: float = 5.0) -> None:
         """Advance the generator to wall-clock time every `interval` seconds (demo mode)."""
@@ -325,13 +327,21 @@ def start_demo_mailcows(servers: int = 2, *, seed: int = 1, preload_hours: float
     # Incidents for the alert rules: a bounce storm, a hijacked mailbox and a brute force in turn,
     # the first one starting a minute after start-up.
     primary.scenarios.demo_cycle(time.time())
+    return start_mailcows(primary, servers, api_key=api_key, host="127.0.0.1", port=port,
+                          preload_hours=preload_hours, live_interval=live_interval)
+
+
+def start_mailcows(primary: TrafficGenerator, servers: int, *, api_key: str, host: str, port: int,
+                   preload_hours: float, live_interval: float) -> list[SimulatedMailcow]:
+    """`primary` served, and with `servers=2` its backup MX (backup_mx_of) on the next port
+    (port 0: any free ones), both preloaded to the same moment and living."""
     sims = [SimulatedMailcow(primary, api_key=api_key)]
     if servers == 2:
         sims.append(SimulatedMailcow(backup_mx_of(primary), api_key=f"{api_key}-MX2"))
     now = time.time()
     for n, sim in enumerate(sims):
         sim.preload(preload_hours, now=now)
-        sim.start("127.0.0.1", port + n if port else 0)
+        sim.start(host, port + n if port else 0)
         sim.start_live(interval=live_interval)
     return sims
 
@@ -351,15 +361,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="2: also a backup MX (example.info) on the next port that relays to the first")
     args = ap.parse_args(argv)
     gen = TrafficGenerator(seed=args.seed, rate_per_hour=args.rate, queue_lifetime=args.queue_lifetime)
-    sims = [SimulatedMailcow(gen, api_key=args.api_key)]
-    if args.servers == 2:
-        sims.append(SimulatedMailcow(backup_mx_of(gen), api_key=f"{args.api_key}-MX2"))
-    now = time.time()
-    for n, (sim, name) in enumerate(zip(sims, ("mailcow", "backup MX"))):
-        entries = sim.preload(args.preload_hours, now=now)
-        sim.start(args.host, args.port + n)
-        sim.start_live(interval=args.interval)
-        print(f"simulated {name} at {sim.url}  (X-API-Key: {sim.api_key})  preloaded {entries} entries", flush=True)
+    sims = start_mailcows(gen, args.servers, api_key=args.api_key, host=args.host, port=args.port,
+                          preload_hours=args.preload_hours, live_interval=args.interval)
+    for sim, name in zip(sims, ("mailcow", "backup MX")):
+        print(f"simulated {name} at {sim.url}  (X-API-Key: {sim.api_key})  preloaded {sim.preloaded} entries",
+              flush=True)
     try:
         while True:
             time.sleep(3600)
