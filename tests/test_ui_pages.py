@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -90,6 +91,41 @@ def query(url: str) -> dict[str, list[str]]:
 
 def total_shown(page) -> int:
     return int(page.locator(".pager-info").get_attribute("data-total"))
+
+
+# The background jobs whose runs change what is counted (the audit and the alerts do not).
+COUNTING_JOBS = ("fetch_logs", "complete_correlations", "expire_correlations")
+
+
+def _counting_runs(base: str) -> tuple | None:
+    """How often each counting job has run, or None while one runs."""
+    jobs = api(base, "/settings/info")["background_jobs"]
+    if any(jobs[name]["status"] == "running" for name in COUNTING_JOBS):
+        return None
+    return tuple(jobs[name]["runs"] for name in COUNTING_JOBS)
+
+
+def while_still(base: str, check, within: float = 150.0):
+    """check()'s result, from a run during which the app stored nothing new.
+
+    The simulator keeps sending and the app stores each fetch at once, so a count read in one
+    place and compared with a list read a second later only has to agree when no counting job
+    ran in between. A check that fails while the data held still fails the test."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        before = _counting_runs(base)
+        if before is None:
+            time.sleep(0.5)
+            continue
+        try:
+            result = check()
+        except AssertionError:
+            if _counting_runs(base) == before:
+                raise
+            continue
+        if _counting_runs(base) == before:
+            return result
+    pytest.fail(f"the app stored new data during every attempt for {within:.0f} s")
 
 
 @pytest.mark.parametrize("path", PAGES)
