@@ -47,7 +47,7 @@ def _by_msgid(msgid: str) -> Message:
 @pytest.fixture
 def correlator(app):
     LocalDomain.create(domain="example.org", kind="domain", updated_at=T0)
-    return Correlator(max_age_minutes=10)
+    return Correlator(max_age_minutes=10, clock=lambda: T0 + 3600)   # the lines' now, not the wall clock
 
 
 def test_one_message_three_recipients_inbox_discarded_over_quota_with_session_suffixes(correlator):
