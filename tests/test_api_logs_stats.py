@@ -70,6 +70,9 @@ def test_queue_id_and_search_filters(client, sim):
     by_search = client.get(f"/api/logs/postfix?search=queue:{queue_id}").get_json()
     assert by_filter["total"] == by_search["total"] > 2
     assert {l["queue_id"] for l in by_filter["data"]} == {queue_id}
+    # Not to that address: every line of the queue, those naming no recipient (cleanup, qmgr) too.
+    not_to = client.get(f"/api/logs/postfix?queue_id={queue_id}&search=-to:nobody@nowhere.invalid").get_json()
+    assert not_to["total"] == by_filter["total"]
 
 
 def test_rspamd_list_and_filters(client, sim):

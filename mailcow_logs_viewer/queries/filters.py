@@ -11,7 +11,7 @@ import json
 from functools import reduce
 from operator import and_, or_
 
-from peewee import SQL, NodeList
+from peewee import SQL, NodeList, fn
 
 from ..message_scopes import domain_expr, scope_filters
 from ..models import DovecotLine, Leg, Message, NetfilterLine, PostfixLine, Recipient, RspamdRow
@@ -32,6 +32,12 @@ def _fts(value: str, column: str | None = None):
     """message.id IN the FTS rows matching `value` (a substring, via trigrams)."""
     match = f"{column} : {fts_phrase(value)}" if column else fts_phrase(value)
     return Message.id.in_(SQL("(SELECT rowid FROM message_fts WHERE message_fts MATCH ?)", (match,)))
+
+
+def _negated(expr):
+    """NOT expr, where a NULL column counts as not matching: `-from:alice` lists the lines and
+    messages without a sender too (plain NOT would drop them with the NULL it yields)."""
+    return ~fn.COALESCE(expr, False)
 
 
 def _like(field, value: str):
@@ -113,7 +119,7 @@ def message_term(term: Term, scope: Scope = ADMIN):
         expr = _text_match(term.value, None, scope) | _beyond_fts(term.value, scope)
     else:
         expr = _text_match(term.value, _FTS_COLUMN.get(term.field), scope)
-    return ~expr if term.negated else expr
+    return _negated(expr) if term.negated else expr
 
 
 def _beyond_fts(value: str, scope: Scope = ADMIN):
@@ -184,7 +190,7 @@ def _log_term(fields: dict, anywhere: tuple, exact: tuple = ()):
             expr = column == term.value
         else:
             expr = _like(column, term.value)
-        return ~expr if term.negated else expr
+        return _negated(expr) if term.negated else expr
     return term_expr
 
 
