@@ -33,12 +33,12 @@ from mailcow_logs_viewer.simulator import SimulatedMailcow, TrafficGenerator  # 
 
 BIG = 10 ** 9
 TIERS = {"raw lines": ("postfix_line", "rspamd_row", "netfilter_line", "dovecot_line", "gap"),
-         "messages": ("message", "leg", "recipient", "message_fts", "message_hour"),
+         "messages": ("message", "leg", "recipient", "message_fts", "recipient_fts", "message_hour"),
          "daily counters": ("daily_count",)}
 
 
 def _tier_bytes() -> tuple[dict[str, int], dict[str, int]]:
-    """Bytes per tier, and per table (its indexes included; the full-text index as one)."""
+    """Bytes per tier, and per table (its indexes included; each full-text index as one)."""
     from mailcow_logs_viewer.db import database
 
     database.execute_sql("VACUUM")
@@ -47,7 +47,7 @@ def _tier_bytes() -> tuple[dict[str, int], dict[str, int]]:
     tables: dict[str, int] = defaultdict(int)
     for name, size in database.execute_sql("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"):
         table = owner.get(name, name)
-        table = "message_fts" if table.startswith("message_fts") else table
+        table = next((index for index in ("message_fts", "recipient_fts") if table.startswith(index)), table)
         tier = next((t for t, names in TIERS.items() if table in names), "other")
         tiers[tier] += size
         tables[table] += size

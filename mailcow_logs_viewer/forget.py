@@ -118,8 +118,9 @@ def _delete_leg_lines(leg: dict) -> int:
 
 
 def _leave_no_copy() -> None:
-    """Old copies of the rows: the full-text index's segments, free pages, the WAL."""
-    database.execute_sql("INSERT INTO message_fts(message_fts) VALUES ('optimize')")
+    """Old copies of the rows: the full-text indexes' segments, free pages, the WAL."""
+    for index in ("message_fts", "recipient_fts"):
+        database.execute_sql(f"INSERT INTO {index}({index}) VALUES ('optimize')")
     database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     database.execute_sql("VACUUM")
     database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
 from collections import Counter
 
 import pytest
@@ -94,6 +95,38 @@ def test_phrase_search_on_subject(client, truth):
     subject = next(t.subject for t in truth if t.subject and " " in t.subject and t.message_id)
     found = _all(client, f'search="{subject}"')
     assert found and all(subject.lower() in (m["subject"] or "").lower() for m in found)
+
+
+def _scanned(path, word: str) -> set[str]:
+    """The messages a plain word search must find, read by scanning every text column of the
+    messages and their recipients (what the search's indexes stand in for)."""
+    pattern = f"%{word}%"
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as plain:
+        return {key for (key,) in plain.execute(
+            "SELECT correlation_key FROM message m WHERE sender LIKE :p OR recipients LIKE :p OR subject LIKE :p "
+            "OR message_id LIKE :p OR queue_ids LIKE :p OR user LIKE :p OR ip LIKE :p OR reject_reason LIKE :p "
+            "OR EXISTS (SELECT 1 FROM recipient r WHERE r.message_ref = m.id AND (r.reply LIKE :p OR r.orig_to LIKE :p))",
+            {"p": pattern})}
+
+
+def _alias_fragment(path) -> str:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as plain:
+        row = plain.execute("SELECT orig_to FROM recipient WHERE orig_to IS NOT NULL LIMIT 1").fetchone()
+    assert row, "the simulator rewrites addresses through aliases"
+    return row[0].split("@")[0] + "@"
+
+
+# Words only a refusal (Greylisted), a remote reply (timed out, the remote queue id's "queued as",
+# User unknown from a remote server) or an address before alias rewriting holds.
+@pytest.mark.parametrize("word", ["greylisted", "timed out", "queued as", "user unknown", "alias"])
+def test_a_word_search_finds_every_message_whose_refusal_reply_or_original_address_says_it(client, world, word):
+    path = world[2].database_path
+    word = _alias_fragment(path) if word == "alias" else word
+    expected = _scanned(path, word)
+    assert expected, word
+    assert {m["correlation_key"] for m in _all(client, f'search="{word}"')} == expected
+    negated = client.get(f'/api/messages?search=-"{word}"&limit=1').get_json()["total"]
+    assert negated == client.get("/api/messages?limit=1").get_json()["total"] - len(expected)
 
 
 def test_date_range_and_pagination(client, truth):

@@ -281,3 +281,29 @@ def test_a_single_server_file_migrates_in_place_and_its_rows_belong_to_server_na
     open_database(fresh)
     database.close()
     assert _schema(path) == _schema(fresh)
+
+
+def test_a_file_from_before_the_reply_index_finds_refusals_replies_and_alias_addresses(make_settings):
+    """Version 12 made the refusal text, the remote replies and the address before alias
+    rewriting searchable through indexes: a file from before finds them after migrating."""
+    from mailcow_logs_viewer import create_app
+
+    settings = make_settings()
+    settings.database_path.parent.mkdir(parents=True)
+    _build_version_9(settings.database_path)
+    with sqlite3.connect(settings.database_path) as plain:
+        plain.executescript("""
+            INSERT INTO message (correlation_key, queue_ids, recipients, recipient_count, direction, final_status,
+                is_complete, is_spam, has_postfix, has_rspamd, expired_unlinked, first_seen, last_seen, updated_at,
+                raw_lines_removed, counted, sender, reject_reason)
+                VALUES ('refused', '', 'carol@example.org', 1, 'inbound', 'rejected', 1, 0, 1, 0, 0, 1001, 1001, 1001,
+                        0, 1, 'spam@bulk.test', '<carol@example.org>: Recipient address rejected: Greylisted');
+            INSERT INTO recipient (message_ref, recipient, orig_to, status, dsn, reply, attempts)
+                VALUES (1, 'bob@example.org', 'sales@example.org', 'bounced', '5.1.1',
+                        'host mx.remote.test[198.51.100.7] said: 550 5.1.1 User unknown', 1);
+        """)
+    client = create_app(settings).test_client()
+    for word, key in (("greylisted", "refused"), ('"user unknown"', "k"), ("sales@", "k"), ("198.51.100", "k")):
+        body = client.get("/api/messages", query_string={"search": word}).get_json()
+        assert [m["correlation_key"] for m in body["data"]] == [key], word
+

@@ -42,7 +42,7 @@ def _every_text(column_filter=lambda table, column: True) -> str:
     """Every text value of every table, as one string (the tables as a reader of the file sees them)."""
     parts = []
     tables = [t for (t,) in database.execute_sql("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                                 "AND name NOT LIKE 'message_fts%' AND name NOT LIKE 'sqlite_%'")]
+                                                 "AND name NOT LIKE '%fts%' AND name NOT LIKE 'sqlite_%'")]
     for table in tables:
         columns = [c.name for c in database.get_columns(table)]
         for row in database.execute_sql(f"SELECT {', '.join(columns)} FROM {table}"):

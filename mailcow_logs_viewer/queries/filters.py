@@ -21,10 +21,10 @@ from .scope import ADMIN, Scope
 MIN_TRIGRAM = 3
 _FTS_COLUMN = {"from": "sender", "to": "recipients", "subject": "subject", "msgid": "message_id",
                "queue": "queue_ids", "user": "user", "ip": "ip"}
-_TEXT_COLUMNS = ("sender", "recipients", "subject", "message_id", "queue_ids")
+_TEXT_COLUMNS = ("sender", "recipients", "subject", "message_id", "queue_ids", "reject_reason")
 # Every indexed column but the recipients (an FTS5 column filter): what a caller who may not
 # see every recipient searches as text.
-_OTHER_COLUMNS_LIST = ("sender", "subject", "message_id", "queue_ids", "user", "ip")
+_OTHER_COLUMNS_LIST = ("sender", "subject", "message_id", "queue_ids", "user", "ip", "reject_reason")
 _OTHER_COLUMNS = "{" + " ".join(_OTHER_COLUMNS_LIST) + "}"
 
 
@@ -123,11 +123,14 @@ def message_term(term: Term, scope: Scope = ADMIN):
 
 
 def _beyond_fts(value: str, scope: Scope = ADMIN):
-    """A plain word also finds what an admin searches for outside the indexed columns: the
-    address before alias rewriting, the refusal text and the remote server's reply
-    (`spamhaus`, "User unknown", `greylisted`)."""
-    return (_like(Message.reject_reason, value)
-            | _some_recipient(_like(Recipient.orig_to, value) | _like(Recipient.reply, value), scope))
+    """A plain word also finds what an admin searches for in the recipients' outcomes: the
+    remote server's reply ("User unknown", `greylisted`, the remote queue id) and the address
+    before alias rewriting, through their own trigram index (db.RECIPIENT_FTS_COLUMNS); the
+    refusal text is in the messages' index."""
+    if len(value) >= MIN_TRIGRAM:
+        matching = SQL("(SELECT rowid FROM recipient_fts WHERE recipient_fts MATCH ?)", (fts_phrase(value),))
+        return _some_recipient(Recipient.id.in_(matching), scope)
+    return _some_recipient(_like(Recipient.orig_to, value) | _like(Recipient.reply, value), scope)
 
 
 def compile_search(query: str, term_expr):
