@@ -62,32 +62,41 @@ def _ranges(db: Path) -> dict[str, str]:
             "1 day": f"start_date={stamp(newest - DAY)}&{end}"}
 
 
-def _measure(base: str, pid: int, ranges: dict[str, str], reps: int) -> list[tuple]:
-    """(endpoint, range, p50 ms, p95 ms, server CPU ms per request, answer digest) each."""
+def _urls(ranges: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(endpoint, range name, path and query) for every insights endpoint and range."""
+    urls = []
+    for endpoint in ENDPOINTS:
+        for name, query in ranges.items():
+            joiner = "&" if "?" in endpoint else "?"
+            urls.append((endpoint, name, f"/api/insights/{endpoint}" + (joiner + query if query else "")))
+    return urls
+
+
+def measure(base: str, pid: int, urls: list[tuple[str, str, str]], reps: int) -> list[tuple]:
+    """(label, range, p50 ms, p95 ms, server CPU ms per request, answer digest) per url."""
     rows = []
     with requests.Session() as session:
-        for endpoint in ENDPOINTS:
-            for name, query in ranges.items():
-                joiner = "&" if "?" in endpoint else "?"
-                url = f"{base}/api/insights/{endpoint}" + (joiner + query if query else "")
-                first = session.get(url, timeout=600)
-                first.raise_for_status()
-                timings = []
-                cpu = proc_cpu_seconds(pid)
-                for _ in range(reps):
-                    started = time.perf_counter()
-                    session.get(url, timeout=600).raise_for_status()
-                    timings.append((time.perf_counter() - started) * 1000)
-                # The server's own CPU time: on a shared machine wall times include waiting for a core.
-                cpu_ms = (proc_cpu_seconds(pid) - cpu) * 1000 / reps
-                digest = hashlib.sha256(first.content).hexdigest()[:12]
-                rows.append((endpoint, name, percentile(timings, 50), percentile(timings, 95), cpu_ms, digest))
-                log(f"{endpoint:22s} {name:9s} p50 {rows[-1][2]:8.1f} ms  p95 {rows[-1][3]:8.1f} ms  cpu {cpu_ms:7.1f} ms")
+        for label, name, path in urls:
+            first = session.get(base + path, timeout=600)
+            first.raise_for_status()
+            timings = []
+            cpu = proc_cpu_seconds(pid)
+            for _ in range(reps):
+                started = time.perf_counter()
+                session.get(base + path, timeout=600).raise_for_status()
+                timings.append((time.perf_counter() - started) * 1000)
+            # The server's own CPU time: on a shared machine wall times include waiting for a core.
+            cpu_ms = (proc_cpu_seconds(pid) - cpu) * 1000 / reps
+            digest = hashlib.sha256(first.content).hexdigest()[:12]
+            rows.append((label, name, percentile(timings, 50), percentile(timings, 95), cpu_ms, digest))
+            log(f"{label:22s} {name:9s} p50 {rows[-1][2]:8.1f} ms  p95 {rows[-1][3]:8.1f} ms  cpu {cpu_ms:7.1f} ms")
     return rows
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def bench_main(description: str, urls_of, argv=None, prefix: str = "mlv-insights-") -> int:
+    """Generate and ingest a backlog (or reuse --data), serve it, and time urls_of(db)'s
+    (label, range, path) requests."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--messages", type=int, default=50000)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--reps", type=int, default=20)
@@ -95,7 +104,7 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep a temporary DATA_DIR (printed)")
     ap.add_argument("--timeout", type=float, default=1800)
     args = ap.parse_args(argv)
-    data = args.data or Path(tempfile.mkdtemp(prefix="mlv-insights-")) / "data"
+    data = args.data or Path(tempfile.mkdtemp(prefix=prefix)) / "data"
     db = data / "mailcow-logs.db"
     app = None
     try:
@@ -113,9 +122,9 @@ def main(argv=None) -> int:
         started = time.perf_counter()
         app = subprocess.Popen([sys.executable, str(ROOT / "run.py")], env=env, cwd=ROOT,
                                stdout=(data.parent / f"{data.name}-app.log").open("ab"), stderr=subprocess.STDOUT)
-        wait_http(base + "/api/health", 300)
+        wait_http(base + "/api/health", 1800)
         log(f"server up in {time.perf_counter() - started:.1f} s (includes any migration)")
-        rows = _measure(base, app.pid, _ranges(db), args.reps)
+        rows = measure(base, app.pid, urls_of(db), args.reps)
     finally:
         if app is not None:
             app.terminate()
@@ -125,11 +134,15 @@ def main(argv=None) -> int:
     print(f"{messages} messages, {recipients} recipients; {args.reps} timed requests each (ms; cpu: the "
           f"server's CPU time per request); load average {os.getloadavg()[0]:.1f}")
     print(f"{'endpoint':22s} {'range':9s} {'p50':>8s} {'p95':>8s} {'cpu':>8s}  answer")
-    for endpoint, name, p50, p95, cpu_ms, digest in rows:
-        print(f"{endpoint:22s} {name:9s} {p50:8.1f} {p95:8.1f} {cpu_ms:8.1f}  {digest}")
+    for label, name, p50, p95, cpu_ms, digest in rows:
+        print(f"{label:22s} {name:9s} {p50:8.1f} {p95:8.1f} {cpu_ms:8.1f}  {digest}")
     if args.data is None and args.keep:
         print(f"kept {data}")
     return 0
+
+
+def main(argv=None) -> int:
+    return bench_main(__doc__.split("\n\n")[0], lambda db: _urls(_ranges(db)), argv)
 
 
 if __name__ == "__main__":
