@@ -259,10 +259,18 @@ def _migration_12_search_beyond_messages(db: SqliteDatabase) -> None:
         db.execute_sql(f"INSERT INTO {index}({index}) VALUES ('rebuild')")
 
 
+def _migration_13_permanent_refusals(db: SqliteDatabase) -> None:
+    """Version 13: the partial index of recipients with a permanent status code (models.py),
+    which the dashboard's permanent/temporary split of refusals reads."""
+    from .models import Recipient
+    Recipient._schema.create_indexes(safe=True)
+
+
 # MIGRATIONS[n] upgrades a file from version n+1 to n+2. Version 1 is the first release's schema.
 MIGRATIONS = [_migration_2_message_search, _migration_3_hourly_counts, _migration_4_alerts, _migration_5_mailbox_stage,
               _migration_6_message_order, _migration_7_delivery_delays, _migration_8_audit_log, _migration_9_tiers,
-              _migration_10_servers, _migration_11_cycle_indexes, _migration_12_search_beyond_messages]
+              _migration_10_servers, _migration_11_cycle_indexes, _migration_12_search_beyond_messages,
+              _migration_13_permanent_refusals]
 # Migrations that need to know which server an existing single-server file's rows came from.
 _NEEDS_SERVER_NAME = {_migration_10_servers}
 SCHEMA_VERSION = len(MIGRATIONS) + 1

@@ -271,6 +271,11 @@ class Recipient(BaseModel):
 _partial_index(Recipient, Recipient.orig_to, Recipient.message_ref)
 _partial_index(Recipient, Recipient.folder, Recipient.message_ref)
 Recipient.add_index(Recipient.index(Recipient.message_ref).where(Recipient.status == "discarded"))
+# The recipients refused or bounced with a permanent code: the dashboard splits the week's
+# refusals into permanent and temporary with one probe per refused message into this small
+# index, not a read of its recipient rows (queries/statistics.py, `LIKE '5%'` as written here).
+Recipient.add_index(Recipient.index(Recipient.message_ref, name="recipient_permanent_dsn")
+                    .where(Recipient.dsn.startswith("5")))
 # The messages the next clean-up marks (retention.py): a few days' worth, not the whole tier.
 Message.add_index(Message.index(Message.first_seen, name="message_with_raw_lines")
                   .where(Message.raw_lines_removed == False))  # noqa: E712

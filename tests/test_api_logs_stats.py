@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import re
+import sqlite3
 import time
 from collections import Counter
 
 import pytest
 
 from mailcow_logs_viewer.db import open_database
+from mailcow_logs_viewer.queries.scope import ADMIN
+from mailcow_logs_viewer.queries.statistics import dashboard
 
 from conftest import SIM_SEED, assert_hourly_counts_match_messages, simulated_world
 
@@ -126,6 +129,31 @@ def test_dashboard_numbers_match_the_truth(client, sim):
     directions = Counter(t.direction for t in truth)
     assert body["direction"] == {"inbound_24h": directions["inbound"], "outbound_24h": directions["outbound"],
                                  "internal_24h": directions["internal"]}
+
+
+def test_dashboard_splits_refusals_into_permanent_and_temporary_by_their_codes(client, world):
+    """Permanent: a recipient refused with a 5.x.x code; counted here from the stored rows, for
+    a day window that holds the last three hours' refusals and a week that holds them all (the
+    API ends its windows at the present at the latest: the query is asked for a later end)."""
+    codes, seen = {}, {}
+    with sqlite3.connect(f"file:{world[2].database_path}?mode=ro", uri=True) as plain:
+        for key, first_seen, dsn in plain.execute(
+                "SELECT m.id, m.first_seen, r.dsn FROM message m LEFT JOIN recipient r ON r.message_ref = m.id "
+                "WHERE m.final_status = 'rejected'"):
+            codes.setdefault(key, []).append(dsn or "")
+            seen[key] = first_seen
+    end = max(seen.values()) + 21 * 3600
+
+    def split(keys):
+        permanent = sum(any(code.startswith("5") for code in codes[key]) for key in keys)
+        return permanent, len(keys) - permanent
+
+    recent = [key for key in codes if seen[key] >= end - 24 * 3600]
+    assert 0 < len(recent) < len(codes)
+    assert all(split(codes)), "the simulator refuses both ways (5xx, greylisting)"
+    rejected = dashboard(ADMIN, end).rejected
+    assert (rejected["permanent_24h"], rejected["temporary_24h"]) == split(recent)
+    assert (rejected["permanent_7d"], rejected["temporary_7d"]) == split(codes)
 
 
 def test_timeline_has_one_bucket_per_hour_including_empty_ones(client, sim):

@@ -40,8 +40,9 @@ def statements(client, url: str) -> int:
     ("/api/messages?page=3&limit=20&status=delivered", 4),
     # three windows of hourly counters (whole hours, then the partial hours at the start and,
     # since the windows end at `end`, at the end), the permanent/temporary rejected split of
-    # two windows, the data range, the two discarded counts and the two auth-failure counts
-    ("/api/stats/dashboard", 16),
+    # both windows in one pass, the data range, the two discarded counts and the two
+    # auth-failure counts
+    ("/api/stats/dashboard", 15),
     # local domains, import states, gaps; per source (four) its id bounds (cached count) and
     # oldest line and its API traffic (kept in State); the message total, incomplete and expired
     # counts, the correlator's position, the newest incomplete messages; the open alerts and

@@ -84,6 +84,8 @@ def test_per_server_figures_add_up(world):
     for window in ("24h", "7d"):
         assert sum(p["messages"][window] for p in parts) == whole["messages"][window]
         assert sum(p["spam"][window] for p in parts) == whole["spam"][window]
+        for split in ("permanent", "temporary"):
+            assert sum(p["rejected"][f"{split}_{window}"] for p in parts) == whole["rejected"][f"{split}_{window}"]
     hours = [client.get("/api/stats/timeline", query_string={"server": name}).get_json() for name in NAMES]
     every = client.get("/api/stats/timeline").get_json()
     assert [sum(bucket) for bucket in zip(*([b["total"] for b in h["timeline"]] for h in hours))] == \
