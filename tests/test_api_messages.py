@@ -97,16 +97,16 @@ def test_phrase_search_on_subject(client, truth):
     assert found and all(subject.lower() in (m["subject"] or "").lower() for m in found)
 
 
-def _scanned(path, word: str) -> set[str]:
-    """The messages a plain word search must find, read by scanning every text column of the
-    messages and their recipients (what the search's indexes stand in for)."""
+def _scanned(path, word: str) -> list[str]:
+    """The messages a plain word search must find, newest first, read by scanning every text
+    column of the messages and their recipients (what the search's indexes stand in for)."""
     pattern = f"%{word}%"
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as plain:
-        return {key for (key,) in plain.execute(
+        return [key for (key,) in plain.execute(
             "SELECT correlation_key FROM message m WHERE sender LIKE :p OR recipients LIKE :p OR subject LIKE :p "
             "OR message_id LIKE :p OR queue_ids LIKE :p OR user LIKE :p OR ip LIKE :p OR reject_reason LIKE :p "
-            "OR EXISTS (SELECT 1 FROM recipient r WHERE r.message_ref = m.id AND (r.reply LIKE :p OR r.orig_to LIKE :p))",
-            {"p": pattern})}
+            "OR EXISTS (SELECT 1 FROM recipient r WHERE r.message_ref = m.id AND (r.reply LIKE :p OR r.orig_to LIKE :p)) "
+            "ORDER BY first_seen DESC, id DESC", {"p": pattern})]
 
 
 def _alias_fragment(path) -> str:
@@ -122,11 +122,36 @@ def _alias_fragment(path) -> str:
 def test_a_word_search_finds_every_message_whose_refusal_reply_or_original_address_says_it(client, world, word):
     path = world[2].database_path
     word = _alias_fragment(path) if word == "alias" else word
-    expected = _scanned(path, word)
+    expected = set(_scanned(path, word))
     assert expected, word
     assert {m["correlation_key"] for m in _all(client, f'search="{word}"')} == expected
     negated = client.get(f'/api/messages?search=-"{word}"&limit=1').get_json()["total"]
     assert negated == client.get("/api/messages?limit=1").get_json()["total"] - len(expected)
+
+
+def _commonest_subject_word(path) -> str:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as plain:
+        words = Counter(w.lower() for (subject,) in plain.execute("SELECT subject FROM message WHERE subject IS NOT NULL")
+                        for w in set(subject.split()) if len(w) >= 4 and w.isalpha())
+    return words.most_common(1)[0][0]
+
+
+def test_the_first_page_of_a_word_search_is_its_newest_matches_whether_they_are_many_or_only_old(client, world):
+    """A search's first page is looked for among the newest messages first (page_of's walk):
+    for a word in many messages it is found there; for one only the oldest message has, the
+    walk finds too few and the page comes from all matches. Both in the list's order."""
+    path = world[2].database_path
+    common = _commonest_subject_word(path)
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as plain:
+        oldest_queue_id = plain.execute("SELECT queue_ids FROM message WHERE queue_ids != '' "
+                                        "ORDER BY first_seen, id LIMIT 1").fetchone()[0].split(",")[0]
+    for word in (common, oldest_queue_id):
+        expected = _scanned(path, word)
+        assert expected, word
+        for limit in (1, 7, 50):
+            body = client.get("/api/messages", query_string={"search": word, "limit": limit}).get_json()
+            assert [m["correlation_key"] for m in body["data"]] == expected[:limit], (word, limit)
+    assert len(_scanned(path, common)) > 50
 
 
 def test_date_range_and_pagination(client, truth):

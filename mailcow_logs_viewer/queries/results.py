@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+from peewee import SQL
+
 
 class _Absent:
     """A field this particular answer does not have (not null: not there at all)."""
@@ -32,11 +34,35 @@ def decode_json(text: str | None, default):
         return default
 
 
-def page_of(query, order, offset: int, limit: int, model):
+def page_of(query, order, offset: int, limit: int, model, walk: tuple | None = None):
     """Rows `offset`..`offset+limit` of `query` in `order`: the position is found on the ids
     alone (the time indexes cover them), so a deep page does not read every row before it.
 
     Two statements on purpose: with the ids as a subquery SQLite may walk the whole order
-    index testing each row against it; a literal list of at most `limit` ids it looks up."""
-    ids = [row[0] for row in query.clone().select(model.id).order_by(*order).offset(offset).limit(limit).tuples()]
-    return query.where(model.id.in_(ids)).order_by(*order)
+    index testing each row against it; a literal list of at most `limit` ids it looks up.
+    The second reads those rows by id alone: the ids came from `query` (scoped and filtered),
+    and testing its conditions again would make a text search match its indexes twice.
+
+    `walk` (index, its first column, entries): try the newest entries of the order's index
+    first (see _walked_ids)."""
+    ids = _walked_ids(query, order, offset, limit, model, *walk) if walk else None
+    if ids is None:
+        ids = [row[0] for row in query.clone().select(model.id).order_by(*order).offset(offset).limit(limit).tuples()]
+    return model.select().where(model.id.in_(ids)).order_by(*order)
+
+
+def _walked_ids(query, order, offset: int, limit: int, model, index: str, column, entries: int) -> list | None:
+    """The page's ids found by walking the first `entries` of `index` in `order` and testing
+    each against `query`, or None when fewer than a page match there.
+
+    SQLite answers a text search by looking every match up by id and sorting them all, however
+    many there are (23 ms for a word in 4 % of 200k messages); walking the index stops at the
+    page (7 ms), but reads every entry when the matches are few or old, so the walk is bounded.
+    Complete within the bound: every row after the edge's value sorts after all before it.
+    Peewee has no index hints and names a query's own table t1."""
+    edge = model.select(column).order_by(*order).offset(entries - 1).limit(1).scalar()
+    walked = query.clone().select(model.id).from_(SQL(f'"{model._meta.table_name}" AS "t1" INDEXED BY "{index}"'))
+    if edge is not None:
+        walked = walked.where(column >= edge)
+    ids = [row[0] for row in walked.order_by(*order).offset(offset).limit(limit).tuples()]
+    return ids if edge is None or len(ids) == limit else None
