@@ -61,8 +61,9 @@ def _counter_row_bytes(measured: int, rows: int, extra: int = 50000) -> float:
 
     with database.atomic("IMMEDIATE"):
         database.connection().executemany(
-            "INSERT INTO daily_count (day, domain, mailbox, direction, status, messages) VALUES (?, ?, ?, ?, ?, ?)",
-            [(30000 + i // 5000, f"customer{i % 50}.example", f"first.last{i % 5000}@customer{i % 50}.example",
+            "INSERT INTO daily_count (day, server, domain, mailbox, direction, status, messages) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(30000 + i // 5000, "mx1", f"customer{i % 50}.example", f"first.last{i % 5000}@customer{i % 50}.example",
               "inbound", "delivered", 3) for i in range(extra)])
     grown = _tier_bytes()[0].get("daily counters", 0)
     return (grown - measured) / extra
