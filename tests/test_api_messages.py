@@ -154,6 +154,20 @@ def test_the_first_page_of_a_word_search_is_its_newest_matches_whether_they_are_
     assert len(_scanned(path, common)) > 50
 
 
+@pytest.mark.parametrize("args, walks", [
+    ({"search": "weekend"}, True), ({"search": "-weekend subject:offer OR queue:ABC12"}, True),
+    ({"search": "weekend", "status": "rejected"}, False),      # a row read per walked message
+    ({"search": "OR", "status": "rejected"}, False),           # no terms: no search at all
+    ({"search": "ab"}, False), ({"search": "status:bounced"}, False), ({"search": "from:a@example.org"}, False),
+])
+def test_the_first_page_walks_only_for_a_search_the_indexes_answer_alone(client, args, walks):
+    from mailcow_logs_viewer.queries.filters import searched_in_indexes_only
+    from mailcow_logs_viewer.queries.scope import ADMIN
+
+    assert searched_in_indexes_only(ADMIN, args) is walks
+    assert searched_in_indexes_only(ADMIN.on_server("mx1"), args) is False
+
+
 def test_rows_read_as_named_tuples_must_be_the_whole_model(client):
     """named_rows maps columns by position: a query selecting other columns is refused, not
     read under the wrong names."""

@@ -229,18 +229,26 @@ def _build_version_9(path: Path) -> None:
         """)
 
 
+def _condition(plain, index: str) -> str:
+    """A partial index's WHERE, as written."""
+    sql = plain.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (index,)).fetchone()[0]
+    return " ".join(sql.split(" WHERE ", 1)[1].split())
+
+
 def _schema(path: Path) -> dict:
     """Columns (but their DEFAULT: a migrated column keeps the old server's name as its default),
-    indexes and triggers, as SQLite reports them."""
+    indexes with a partial index's condition, and triggers with their statements."""
     with sqlite3.connect(path) as plain:
         tables = [r[0] for r in plain.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
         schema = {}
         for table in tables:
             columns = [(c[1], c[2], c[3], c[5]) for c in plain.execute(f'PRAGMA table_info("{table}")')]
-            indexes = sorted((i[2], i[3], i[4], tuple(c[2] for c in plain.execute(f'PRAGMA index_info("{i[1]}")')))
+            indexes = sorted((i[2], i[3], i[4], tuple(c[2] for c in plain.execute(f'PRAGMA index_info("{i[1]}")')),
+                              _condition(plain, i[1]) if i[4] else None)
                              for i in plain.execute(f'PRAGMA index_list("{table}")'))
             schema[table] = (columns, indexes)
-        schema["triggers"] = sorted(r[0] for r in plain.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+        schema["triggers"] = sorted((name, " ".join(sql.split())) for name, sql in plain.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
         schema["without rowid"] = sorted(r[0] for r in plain.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%WITHOUT ROWID%'"))
     return schema

@@ -179,10 +179,11 @@ def searched_in_indexes_only(scope: Scope, args: dict) -> bool:
     """Whether the messages' only condition is an admin's text search whose every term the
     trigram indexes answer, so testing a message against it reads no message row (what the
     first search page's walk along the list's index relies on: queries/results.page_of)."""
-    if not (scope.is_admin and args.get("search") and len(message_filters(scope, args)) == 1):
+    clauses = parse(args["search"]) if scope.is_admin and args.get("search") else []
+    # A search of no terms (`OR`) is no condition: the one left would be another filter's.
+    if not clauses or len(message_filters(scope, args)) != 1:
         return False
-    return all(term.field in _INDEX_ONLY_FIELDS and len(term.value) >= MIN_TRIGRAM
-               for clause in parse(args["search"]) for term in clause)
+    return all(term.field in _INDEX_ONLY_FIELDS and len(term.value) >= MIN_TRIGRAM for clause in clauses for term in clause)
 
 
 def filtered_messages(scope: Scope, args: dict, fields=None):

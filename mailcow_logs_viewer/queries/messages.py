@@ -166,7 +166,8 @@ def message_page(scope: Scope, args: dict, search_cap: int | None) -> Page:
     walk = ("message_first_seen", Message.first_seen, WALK_PER_MATCH * max(total, 1)) \
         if offset == 0 and searched_in_indexes_only(scope, args) else None
     rows = [] if offset >= total and not args.get("search") else \
-        list(named_rows(page_of(filtered_messages(scope, args), NEWEST_FIRST, offset, limit, Message, walk), Message))
+        list(named_rows(page_of(filtered_messages(scope, args), NEWEST_FIRST, offset, limit, Message, walk,
+                                trusted=scope.is_admin), Message))
     outcomes = outcomes_by_message([m.id for m in rows])
     data = [list_item(scope, m, outcomes[m.id]) for m in rows]
     return make_page(total, page, limit, data)

@@ -38,21 +38,23 @@ def decode_json(text: str | None, default):
         return default
 
 
-def page_of(query, order, offset: int, limit: int, model, walk: tuple | None = None):
+def page_of(query, order, offset: int, limit: int, model, walk: tuple | None = None, trusted: bool = False):
     """Rows `offset`..`offset+limit` of `query` in `order`: the position is found on the ids
     alone (the time indexes cover them), so a deep page does not read every row before it.
 
     Two statements on purpose: with the ids as a subquery SQLite may walk the whole order
     index testing each row against it; a literal list of at most `limit` ids it looks up.
-    The second reads those rows by id alone: the ids came from `query` (scoped and filtered),
-    and testing its conditions again would make a text search match its indexes twice.
+    The second tests `query`'s conditions on those rows again, since the writer may have
+    changed them in between (a message merged into another is no longer a mailbox user's to
+    see), unless the caller has no scope to keep (`trusted`, an admin): then it reads them by
+    id alone, and a text search does not match its indexes twice.
 
     `walk` (index, its first column, entries): try the newest entries of the order's index
     first (see _walked_ids)."""
     ids = _walked_ids(query, order, offset, limit, model, *walk) if walk else None
     if ids is None:
         ids = [row[0] for row in query.clone().select(model.id).order_by(*order).offset(offset).limit(limit).tuples()]
-    return model.select().where(model.id.in_(ids)).order_by(*order)
+    return (model.select() if trusted else query).where(model.id.in_(ids)).order_by(*order)
 
 
 def _walked_ids(query, order, offset: int, limit: int, model, index: str, column, entries: int) -> list | None:
