@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mailcow_logs_viewer.db import SEARCH_INDEXES  # noqa: E402
 from mailcow_logs_viewer.simulator import SimulatedMailcow, TrafficGenerator  # noqa: E402
 
 BIG = 10 ** 9
@@ -47,7 +48,7 @@ def _tier_bytes() -> tuple[dict[str, int], dict[str, int]]:
     tables: dict[str, int] = defaultdict(int)
     for name, size in database.execute_sql("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"):
         table = owner.get(name, name)
-        table = next((index for index in ("message_fts", "recipient_fts") if table.startswith(index)), table)
+        table = next((index for index in SEARCH_INDEXES if table.startswith(index)), table)
         tier = next((t for t, names in TIERS.items() if table in names), "other")
         tiers[tier] += size
         tables[table] += size

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .db import database
+from .db import SEARCH_INDEXES, database
 from .leg_rule import line_in_leg
 from .models import Leg, PostfixLine
 from .sql_batches import chunks, dicts, marks
@@ -119,7 +119,7 @@ def _delete_leg_lines(leg: dict) -> int:
 
 def _leave_no_copy() -> None:
     """Old copies of the rows: the full-text indexes' segments, free pages, the WAL."""
-    for index in ("message_fts", "recipient_fts"):
+    for index in SEARCH_INDEXES:
         database.execute_sql(f"INSERT INTO {index}({index}) VALUES ('optimize')")
     database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     database.execute_sql("VACUUM")

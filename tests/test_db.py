@@ -314,4 +314,3 @@ def test_a_file_from_before_the_reply_index_finds_refusals_replies_and_alias_add
     for word, key in (("greylisted", "refused"), ('"user unknown"', "k"), ("sales@", "k"), ("198.51.100", "k")):
         body = client.get("/api/messages", query_string={"search": word}).get_json()
         assert [m["correlation_key"] for m in body["data"]] == [key], word
-
