@@ -24,7 +24,7 @@ from .leg_rule import LINE_IN_LEG_SQL
 from .models import Leg, Message, RspamdRow, State
 from .outcome import REFUSAL_RETRY_SECONDS, compute_message, is_probe
 from .retention import with_raw_lines
-from .sql_batches import dicts
+from .sql_batches import dicts, through_temp
 
 log = logging.getLogger(__name__)
 
@@ -239,11 +239,13 @@ class Correlator:
             return {}
         conn = database.connection()
         now = int(self.clock())
-        conn.executemany(
+        through_temp(   # one statement, not one a message: the search index's trigger (sql_batches)
+            "message_insert", ("correlation_key", "first_seen", "server"),
+            [(key, when, server) for key, (when, server) in first_seen_by_key.items()],
             "INSERT OR IGNORE INTO message (correlation_key, first_seen, last_seen, updated_at, server, queue_ids, "
             "recipients, recipient_count, direction, final_status, is_complete, is_spam, has_postfix, has_rspamd, "
-            "expired_unlinked) VALUES (?, ?, ?, ?, ?, '', '', 0, 'unknown', 'pending', 0, 0, 0, 0, 0)",
-            [(key, when, when, now, server) for key, (when, server) in first_seen_by_key.items()])
+            "expired_unlinked) SELECT correlation_key, first_seen, first_seen, ?, server, '', '', 0, 'unknown', "
+            "'pending', 0, 0, 0, 0, 0 FROM temp.message_insert ORDER BY rowid", (now,))
         ids = {}
         for part in chunks(list(first_seen_by_key)):
             ids.update({key: message for message, key in conn.execute(

@@ -11,7 +11,7 @@ from operator import attrgetter
 from .db import database
 from .leg_rule import LINE_IN_LEG_SQL
 from .outcome import MessageFacts
-from .sql_batches import chunks, dicts, marks
+from .sql_batches import chunks, dicts, marks, through_temp
 
 
 def dict_rows(query) -> list[dict]:
@@ -82,20 +82,31 @@ _MESSAGE_COLUMNS = ("message_id", "queue_id", "queue_ids", "sender", "recipients
 _message_values = attrgetter(*_MESSAGE_COLUMNS)     # one C call per message instead of a generator
 
 
+_RECIPIENT_COLUMNS = ("message_ref", "recipient", "orig_to", "status", "dsn", "relay", "delay", "reply", "attempts",
+                      "last_time", "folder", "redirected_to", "auto_reply", "reason")
+
+
 def write_messages(results, now: int) -> None:
+    """The computed rows, each table in one statement over a batch (`through_temp`: the
+    search indexes' triggers make a statement per row costly); ascending ids, so that the
+    index's pending terms stay in order."""
+    results = sorted(results, key=attrgetter("id"))
+    through_temp(
+        "message_update", ("id INTEGER PRIMARY KEY", *_MESSAGE_COLUMNS, "server", "updated_at"),
+        [(r.id, *_message_values(r), r.server, now) for r in results],
+        f"UPDATE message SET {', '.join(f'{c} = u.{c}' for c in _MESSAGE_COLUMNS)}, "
+        "server = coalesce(u.server, message.server), updated_at = u.updated_at "
+        "FROM temp.message_update AS u WHERE message.id = u.id")
     conn = database.connection()
-    conn.executemany(
-        f"UPDATE message SET {', '.join(c + ' = ?' for c in _MESSAGE_COLUMNS)}, server = coalesce(?, server), "
-        "updated_at = ? WHERE id = ?",
-        [_message_values(r) + (r.server, now, r.id) for r in results])
     for part in chunks([r.id for r in results]):
         conn.execute(f"DELETE FROM recipient WHERE message_ref IN ({marks(part)})", part)
-    conn.executemany(
-        "INSERT INTO recipient (message_ref, recipient, orig_to, status, dsn, relay, delay, reply, attempts, last_time, "
-        "folder, redirected_to, auto_reply, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    columns = ", ".join(_RECIPIENT_COLUMNS)
+    through_temp(
+        "recipient_insert", _RECIPIENT_COLUMNS,
         [(r.id, o.recipient, o.orig_to, o.status, o.dsn, o.relay, o.delay, o.reply, o.attempts, o.last_time,
           o.folder, ", ".join(o.redirected_to) or None, o.auto_reply, o.reason)
-         for r in results for o in r.outcomes])
+         for r in results for o in r.outcomes],
+        f"INSERT INTO recipient ({columns}) SELECT {columns} FROM temp.recipient_insert ORDER BY rowid")
 
 
 def delete_messages(message_ids: list[int]) -> None:
