@@ -31,6 +31,7 @@ def main(argv=None) -> int:
     ap.add_argument("--fetch-count", type=int, default=20000)
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--profile", action="store_true", help="run the ingest under cProfile (slower)")
+    ap.add_argument("--spy", help="record the ingest with py-spy (collapsed stacks) into this file")
     ap.add_argument("--now", type=int, help="the backlog ends at this epoch, and the ingest's clock stands there")
     ap.add_argument("--digest", help="write what the correlator made of the backlog to this file")
     ap.add_argument("--keep", action="store_true", help="keep the working directory (database, logs)")
@@ -50,7 +51,7 @@ def main(argv=None) -> int:
             RESULTS.mkdir(parents=True, exist_ok=True)
             profile = RESULTS / f"ingest-{args.messages}.prof" if args.profile else None
             log(f"ingesting {lines} Postfix lines")
-            ingest = run_ingest(env, work / "ingest.log", args.timeout, profile)
+            ingest = run_ingest(env, work / "ingest.log", args.timeout, profile, spy=args.spy)
             log("plain executemany of the same lines")
             floor = plain_executemany(backlog.url, lines, args.fetch_count)
         finally:

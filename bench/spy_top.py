@@ -12,7 +12,8 @@ import argparse
 from collections import Counter
 
 IDLE = ("select (selectors.py", "wait (threading.py", "poll (", "_stop.wait", "accept (socket.py",
-        "readinto (socket.py", "sleep", "handler_thread (waitress", "get (queue.py")
+        "readinto (socket.py", "sleep", "handler_thread (waitress", "get (queue.py",
+        "_worker (concurrent/futures/thread.py")
 
 
 def main() -> int:
