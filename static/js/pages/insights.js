@@ -8,11 +8,15 @@ import { readParams, writeParams, dateParams, buildSearch } from "../lib/url.js"
 
 const STATUSES = ["delivered", "deferred", "bounced", "rejected"];
 
+/** The page's time range, as the message list takes it. */
+function rangeOf(state) {
+  return state.range ? { range: state.range } : { start_date: state.start_date, end_date: state.end_date };
+}
+
 /** A link to /messages with `filter` and the page's time range; a zero is plain text. */
 function countLink(count, filter, state) {
   if (!count) return h("span", { class: "muted" }, "0");
-  const range = state.range ? { range: state.range } : { start_date: state.start_date, end_date: state.end_date };
-  return h("a", { href: `/messages${buildSearch({ ...filter, ...range })}`, "data-count": "" }, fmtNumber(count));
+  return h("a", { href: `/messages${buildSearch({ ...filter, ...rangeOf(state) })}`, "data-count": "" }, fmtNumber(count));
 }
 
 function percent(rate) {
@@ -28,13 +32,9 @@ function reasonsTable(items, state) {
     h("td", { class: "wrap" }, h("a", { href: `/messages${buildSearch({ reason: item.reason, ...direction, ...rangeOf(state) })}`, class: "mono" }, item.reason),
       item.example ? h("div", { class: "reply small" }, item.example) : null),
     h("td", { class: "num" }, countLink(item.messages, { reason: item.reason, ...direction }, state)),
-    ...["bounced", "deferred", "rejected"].map((status) => h("td", { class: "num" }, item[status]
-      ? countLink(item[status], { reason: item.reason, status, ...direction }, state) : h("span", { class: "muted" }, "0"))))),
+    ...["bounced", "deferred", "rejected"].map((status) => h("td", { class: "num" },
+      countLink(item[status], { reason: item.reason, status, ...direction }, state))))),
   { stack: true });
-}
-
-function rangeOf(state) {
-  return state.range ? { range: state.range } : { start_date: state.start_date, end_date: state.end_date };
 }
 
 function destinationsTable(items, state) {
