@@ -16,7 +16,7 @@ import time
 
 from .db import database
 from .models import State
-from .sql_batches import chunks, marks
+from .sql_batches import chunks, marks, through_temp
 
 REDACTED = "[redacted]"
 BATCH = 2000
@@ -90,10 +90,13 @@ def _rewrite(table: str, rows: list[tuple], columns: dict) -> int:
     for row_id, *values in rows:
         new = [fix(value) for fix, value in zip(columns.values(), values)]
         if new != values:
-            changed.append((*new, row_id))
+            changed.append((row_id, *new))
     if changed:
-        sets = ", ".join(f"{c} = ?" for c in columns)
-        database.connection().executemany(f"UPDATE {table} SET {sets} WHERE id = ?", changed)
+        # One statement for the batch: the message and recipient tables' search index
+        # triggers make a statement per row costly (sql_batches.through_temp).
+        sets = ", ".join(f"{c} = r.{c}" for c in columns)
+        through_temp(f"{table}_rewrite", ("id INTEGER PRIMARY KEY", *columns), changed,
+                     f"UPDATE {table} SET {sets} FROM temp.{table}_rewrite AS r WHERE {table}.id = r.id")
     return len(changed)
 
 

@@ -117,7 +117,7 @@ def test_truncating_addresses_in_text(text, expected):
 
 def test_old_client_ips_are_truncated_in_every_table_and_in_raw_text(make_settings, simulator):
     settings = make_settings(MAILCOW_URL=simulator.url, MAILCOW_API_KEY=simulator.api_key)
-    create_app(settings)
+    http = create_app(settings).test_client()
     old, new = NOW - 5 * DAY, NOW - 3600
     for queue_id, at, v4, v6 in (("ACE0000007", old, "198.51.100.77", "2001:db8:abcd:12::7"),
                                  ("BAD0000008", new, "192.0.2.55", "2001:db8:ffff:12::8")):
@@ -142,6 +142,9 @@ def test_old_client_ips_are_truncated_in_every_table_and_in_raw_text(make_settin
     for recent in ("192.0.2.55", "2001:db8:ffff:12::8"):
         assert recent in everything                           # younger than the setting: kept
     assert Message.get(Message.queue_id == "ACE0000007").ip == "198.51.100.0"
+    # The search index follows the rewrite: the old address is found no more, the truncated one is.
+    assert http.get("/api/messages", query_string={"search": "ip:198.51.100.77"}).get_json()["total"] == 0
+    assert http.get("/api/messages", query_string={"search": "ip:198.51.100.0"}).get_json()["total"] == 1
     assert anonymize_ips(3)["postfix_line"] == 0              # the next night starts where this one stopped
     database.close()
 
@@ -175,14 +178,19 @@ def test_redacted_subjects_are_stored_nowhere(make_settings, simulator):
 
 def test_subjects_stored_before_the_setting_are_scrubbed(make_settings, simulator):
     settings = make_settings(MAILCOW_URL=simulator.url, MAILCOW_API_KEY=simulator.api_key)
-    create_app(settings)
+    http = create_app(settings).test_client()
     simulator.preload(1, now=NOW - 1800)
     _feed(settings, simulator)
     assert RspamdRow.select().where(RspamdRow.subject.is_null(False)).count() > 0
+    subjects = [m.subject for m in Message.select() if m.subject]
+    word = max(subjects[0].split(), key=len)
     result = scrub_subjects(True)
     assert result["rspamd_row"] > 0 and result["message"] > 0
     assert {r.subject for r in RspamdRow.select() if r.subject is not None} == {REDACTED}
     assert {m.subject for m in Message.select() if m.subject is not None} <= {REDACTED}
     assert all(REDACTED in json.loads(r.raw).get("subject", REDACTED) for r in RspamdRow.select() if r.raw)
     assert scrub_subjects(True) == {"rspamd_row": 0, "message": 0, "postfix_line": 0, "dovecot_line": 0}
+    # The search index follows the rewrite.
+    assert http.get("/api/messages", query_string={"search": f"subject:{word}"}).get_json()["total"] == 0
+    assert http.get("/api/messages", query_string={"search": "subject:redacted"}).get_json()["total"] == len(subjects)
     database.close()
