@@ -277,11 +277,12 @@ class Correlator:
         columns = (RspamdRow.id, RspamdRow.time, RspamdRow.message_id, RspamdRow.sender_smtp,
                    RspamdRow.recipients_smtp, RspamdRow.parsed, RspamdRow.server)
         cursor = _cursor("correlate_rspamd")
-        # Rows without a message-id that found no Postfix leg yet are retried while young.
+        # Rows that found no message yet are retried while young: without a message-id, no
+        # Postfix leg yet; with one, none yet on their own server (_on_their_server).
         max_age = int(self.clock()) - 24 * 3600
         retry = list(RspamdRow.select(*columns)
                      .where(RspamdRow.id <= cursor, RspamdRow.message_ref.is_null(), RspamdRow.parsed == True,  # noqa: E712
-                            RspamdRow.message_id.is_null(), RspamdRow.time > max_age).tuples())
+                            RspamdRow.time > max_age).tuples())
         touched = self._link_rspamd(retry)
         count = 0
         while rows := list(RspamdRow.select(*columns).where(RspamdRow.id > cursor).order_by(RspamdRow.id)
@@ -298,7 +299,8 @@ class Correlator:
             with_id = [(row_id, when, correlation_key("msgid", message_id), server)
                        for row_id, when, message_id, _, _, parsed, server in rows if parsed and message_id]
             ids = self._messages_for_keys({key: (when, server) for _, when, key, server in reversed(with_id)})
-            links = custody.scanned_transactions([(ids[key], row_id) for row_id, _, key, _ in with_id])
+            links = self._on_their_server(custody.scanned_transactions([(ids[key], row_id) for row_id, _, key, _ in with_id]),
+                                          {row_id: (when, server) for row_id, when, _, server in with_id})
             for row_id, when, message_id, sender, recipients, parsed, server in rows:
                 if parsed and not message_id:
                     message = self._match_without_message_id(server, when, sender, json.loads(recipients or "[]"))
@@ -308,6 +310,21 @@ class Correlator:
             if cursor is not None:
                 _set_cursor("correlate_rspamd", cursor)
         return {message for message, _ in links}
+
+    def _on_their_server(self, links: list[tuple[int, int]], rows: dict[int, tuple[int, str]]) -> list[tuple[int, int]]:
+        """The links whose message has a leg on the row's server, or no leg at all. A row whose
+        Message-ID so far names only another server's message waits (unlinked, retried) while
+        younger than MAX_CORRELATION_AGE_MINUTES: its own server's Postfix lines may come in a
+        later fetch, and without a hand-off they are another message (custody), which
+        scanned_transactions then finds. Older, it links to what there is."""
+        servers: dict[int, set[str]] = {}
+        for part in chunks(sorted({message for message, _ in links})):
+            for message, server in database.execute_sql(
+                    f"SELECT DISTINCT message_ref, server FROM leg WHERE message_ref IN ({marks(part)})", part):
+                servers.setdefault(message, set()).add(server)
+        young = int(self.clock()) - self.max_age
+        return [(message, row) for message, row in links
+                if not servers.get(message) or rows[row][1] in servers[message] or rows[row][0] <= young]
 
     def _match_without_message_id(self, server: str, when: int, sender: str | None,
                                   recipients: list[str]) -> int | None:

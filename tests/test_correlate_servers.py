@@ -113,6 +113,35 @@ def test_rspamd_rows_link_to_their_own_servers_lines(correlator):
     assert row.server == "mx2" and row.message_ref == message_of("mx2", "9F0A1B2C3D").id
 
 
+def test_a_scan_fetched_before_its_servers_postfix_lines_waits_for_them(correlator):
+    """One mail to a recipient on each server: the same Message-ID, two messages. mx2's Rspamd
+    row is fetched before mx2's Postfix lines; it must not take mx1's message meanwhile."""
+    mid, young = "<both@example.net>", 3540          # a minute before the correlator's clock
+    store("mx1", inbound("1A2B3C4D5E", mid, "bob@example.org", offset=young))
+    correlator.run()
+    scan("mx2", young + 1, mid, "203.0.113.9", "alice@example.net", ["carol@example.com"])
+    correlator.run()
+    assert RspamdRow.get().message_ref is None
+    assert not message_of("mx1", "1A2B3C4D5E").has_rspamd
+    store("mx2", inbound("2B3C4D5E6F", mid, "carol@example.com", offset=young))
+    correlator.run()
+    one, two = message_of("mx1", "1A2B3C4D5E"), message_of("mx2", "2B3C4D5E6F")
+    assert one.id != two.id
+    assert RspamdRow.get().message_ref == two.id
+    assert (one.has_rspamd, two.has_rspamd, two.spam_score) == (False, True, 1.5)
+
+
+def test_a_scan_whose_servers_postfix_lines_never_come_links_to_what_there_is(correlator):
+    mid, young = "<alone@example.net>", 3540
+    store("mx1", inbound("3C4D5E6F7A", mid, "bob@example.org", offset=young))
+    scan("mx2", young + 1, mid, "203.0.113.9", "alice@example.net", ["bob@example.org"])
+    correlator.run()
+    assert RspamdRow.get().message_ref is None
+    correlator.clock = lambda: NOW + 11 * 60        # past MAX_CORRELATION_AGE_MINUTES (10)
+    correlator.run()
+    assert RspamdRow.get().message_ref == message_of("mx1", "3C4D5E6F7A").id
+
+
 def test_dovecot_lines_link_to_their_own_servers_delivery(correlator):
     # Both servers' LMTP replies name the same Dovecot session id: mx1's Dovecot line is mx1's
     # (mx2's delivery, stored last, would win a look-up by session id alone).
