@@ -312,19 +312,29 @@ class Correlator:
         return {message for message, _ in links}
 
     def _on_their_server(self, links: list[tuple[int, int]], rows: dict[int, tuple[int, str]]) -> list[tuple[int, int]]:
-        """The links whose message has a leg on the row's server, or no leg at all. A row whose
-        Message-ID so far names only another server's message waits (unlinked, retried) while
-        younger than MAX_CORRELATION_AGE_MINUTES: its own server's Postfix lines may come in a
-        later fetch, and without a hand-off they are another message (custody), which
-        scanned_transactions then finds. Older, it links to what there is."""
+        """The links whose message is known on the row's server, or on none. A row whose
+        Message-ID so far names only another server's message (by its legs, its scans, or the
+        other rows of this batch) waits, unlinked and retried, while younger than
+        MAX_CORRELATION_AGE_MINUTES: its own server's Postfix lines may come in a later fetch,
+        and without a hand-off they are another message (custody), which scanned_transactions
+        then finds. Older, it links to what there is."""
         servers: dict[int, set[str]] = {}
         for part in chunks(sorted({message for message, _ in links})):
             for message, server in database.execute_sql(
-                    f"SELECT DISTINCT message_ref, server FROM leg WHERE message_ref IN ({marks(part)})", part):
+                    f"SELECT message_ref, server FROM leg WHERE message_ref IN ({marks(part)}) UNION "
+                    f"SELECT message_ref, server FROM rspamd_row WHERE message_ref IN ({marks(part)})", part + part):
                 servers.setdefault(message, set()).add(server)
+        batch: dict[int, set[str]] = {}
+        for message, row in links:
+            batch.setdefault(message, set()).add(rows[row][1])
         young = int(self.clock()) - self.max_age
-        return [(message, row) for message, row in links
-                if not servers.get(message) or rows[row][1] in servers[message] or rows[row][0] <= young]
+        kept = []
+        for message, row in links:
+            when, server = rows[row]
+            known = servers.get(message, set()) | (batch[message] - {server})
+            if not known or server in known or when <= young:
+                kept.append((message, row))
+        return kept
 
     def _match_without_message_id(self, server: str, when: int, sender: str | None,
                                   recipients: list[str]) -> int | None:

@@ -142,6 +142,25 @@ def test_a_scan_whose_servers_postfix_lines_never_come_links_to_what_there_is(co
     assert RspamdRow.get().message_ref == message_of("mx1", "3C4D5E6F7A").id
 
 
+@pytest.mark.parametrize("one_batch", [False, True])
+def test_both_servers_scans_before_any_postfix_line_end_on_their_own_messages(correlator, one_batch):
+    """Neither scan may take the message the other's Message-ID made: each waits for its own
+    server's lines, whether the scans come in one correlator batch or mx1's first."""
+    mid, young = "<early@example.net>", 3540
+    scan("mx1", young, mid, "203.0.113.9", "alice@example.net", ["bob@example.org"])
+    if not one_batch:
+        correlator.run()
+    scan("mx2", young + 1, mid, "203.0.113.9", "alice@example.net", ["carol@example.com"])
+    correlator.run()
+    store("mx1", inbound("4D5E6F7A8B", mid, "bob@example.org", offset=young - 1))
+    store("mx2", inbound("5E6F7A8B9C", mid, "carol@example.com", offset=young))
+    correlator.run()
+    one, two = message_of("mx1", "4D5E6F7A8B"), message_of("mx2", "5E6F7A8B9C")
+    assert one.id != two.id
+    assert {row.server: row.message_ref for row in RspamdRow.select()} == {"mx1": one.id, "mx2": two.id}
+    assert (one.has_rspamd, two.has_rspamd) == (True, True)
+
+
 def test_dovecot_lines_link_to_their_own_servers_delivery(correlator):
     # Both servers' LMTP replies name the same Dovecot session id: mx1's Dovecot line is mx1's
     # (mx2's delivery, stored last, would win a look-up by session id alone).
