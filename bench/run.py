@@ -190,7 +190,8 @@ def run_ingest(env: dict, out_path: Path, timeout: float, profile: Path | None, 
     text = out_path.read_text(errors="replace")
     if proc.returncode != 0:
         raise RuntimeError(f"ingest failed ({proc.returncode}):\n{text[-3000:]}")
-    result = json.loads(text.strip().splitlines()[-1])
+    # The result is the last JSON line: py-spy prints its own summary after it.
+    result = json.loads([line for line in text.splitlines() if line.startswith("{")][-1])
     result.update(wall_seconds=wall, process_maxrss_kb=usage.ru_maxrss,
                   process_cpu_seconds=usage.ru_utime + usage.ru_stime)
     return result
