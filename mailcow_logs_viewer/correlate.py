@@ -24,7 +24,7 @@ from .leg_rule import LINE_IN_LEG_SQL
 from .models import Leg, Message, RspamdRow, State
 from .outcome import REFUSAL_RETRY_SECONDS, compute_message, is_probe
 from .retention import with_raw_lines
-from .sql_batches import dicts, through_temp
+from .sql_batches import MAX_PARAMS, dicts, through_temp
 
 log = logging.getLogger(__name__)
 
@@ -319,7 +319,8 @@ class Correlator:
         and without a hand-off they are another message (custody), which scanned_transactions
         then finds. Older, it links to what there is."""
         servers: dict[int, set[str]] = {}
-        for part in chunks(sorted({message for message, _ in links})):
+        # Each id is bound twice (legs, scans): half a chunk keeps below the parameter limit.
+        for part in chunks(sorted({message for message, _ in links}), MAX_PARAMS // 2):
             for message, server in database.execute_sql(
                     f"SELECT message_ref, server FROM leg WHERE message_ref IN ({marks(part)}) UNION "
                     f"SELECT message_ref, server FROM rspamd_row WHERE message_ref IN ({marks(part)})", part + part):
